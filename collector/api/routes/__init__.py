@@ -1,0 +1,1 @@
+"""One router per resource; :func:`collector.api.app.create_app` mounts them."""

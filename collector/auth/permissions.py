@@ -1,0 +1,125 @@
+"""Roles, permission strings and the role → permission table.
+
+A permission is a dotted string (``devices.view``); the console maps menus and the API maps
+routes to permissions, never to roles. A user holds the permissions of their role plus any
+granted one by one (``User.extra_permissions``); an API token holds exactly the permissions
+it was created with. A module that needs a new permission adds it to :class:`Permission` and
+to the roles that should have it here, in this one table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collector.auth.models import ApiToken, User
+
+
+class Role(StrEnum):
+    SYSTEM_ADMIN = "system_admin"
+    CENTRE_ADMIN = "centre_admin"
+    OPERATOR = "operator"
+    SUPERVISOR_UNIT = "supervisor_unit"
+    AUDITOR = "auditor"
+
+
+class Permission(StrEnum):
+    DEVICES_VIEW = "devices.view"
+    DEVICES_COMMAND = "devices.command"
+    USERS_MANAGE = "users.manage"
+    AUDIT_VIEW = "audit.view"
+    EVENTS_VIEW = "events.view"
+    DEADLETTERS_VIEW = "deadletters.view"
+    CENTRES_MANAGE = "centres.manage"
+    PERSONAL_DATA_VIEW = "personal_data.view"
+    EXPORT = "export"
+
+
+ROLE_LABELS: dict[Role, tuple[str, str]] = {
+    Role.SYSTEM_ADMIN: ("系统管理员", "System administrator"),
+    Role.CENTRE_ADMIN: ("中心管理员", "Centre administrator"),
+    Role.OPERATOR: ("操作员", "Operator"),
+    Role.SUPERVISOR_UNIT: ("监管单位", "Supervising unit"),
+    Role.AUDITOR: ("审计员", "Auditor"),
+}
+
+PERMISSION_LABELS: dict[Permission, tuple[str, str]] = {
+    Permission.DEVICES_VIEW: ("查看设备", "View devices"),
+    Permission.DEVICES_COMMAND: ("下发设备指令", "Send device commands"),
+    Permission.USERS_MANAGE: ("用户管理", "Manage users"),
+    Permission.AUDIT_VIEW: ("查看审计日志", "View the audit log"),
+    Permission.EVENTS_VIEW: ("查看事件", "View events"),
+    Permission.DEADLETTERS_VIEW: ("查看异常消息", "View dead letters"),
+    Permission.CENTRES_MANAGE: ("中心管理", "Manage centres"),
+    Permission.PERSONAL_DATA_VIEW: ("查看个人信息明文", "View unmasked personal data"),
+    Permission.EXPORT: ("导出数据", "Export data"),
+}
+
+_ALL = frozenset(Permission)
+
+# Unmasked personal data is never part of a role, not even the system administrator's:
+# under the PIPL's "minimum necessary" rule it is granted to named people one by one
+# (and every grant lands in the audit log).
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.SYSTEM_ADMIN: _ALL - {Permission.PERSONAL_DATA_VIEW},
+    Role.CENTRE_ADMIN: frozenset(
+        {
+            Permission.DEVICES_VIEW,
+            Permission.DEVICES_COMMAND,
+            Permission.USERS_MANAGE,
+            Permission.AUDIT_VIEW,
+            Permission.EVENTS_VIEW,
+            Permission.DEADLETTERS_VIEW,
+            Permission.CENTRES_MANAGE,
+            Permission.EXPORT,
+        }
+    ),
+    Role.OPERATOR: frozenset(
+        {Permission.DEVICES_VIEW, Permission.DEVICES_COMMAND, Permission.EVENTS_VIEW}
+    ),
+    Role.SUPERVISOR_UNIT: frozenset(
+        {Permission.DEVICES_VIEW, Permission.EVENTS_VIEW, Permission.EXPORT}
+    ),
+    Role.AUDITOR: frozenset(
+        {Permission.AUDIT_VIEW, Permission.EVENTS_VIEW, Permission.DEVICES_VIEW}
+    ),
+}
+
+
+class UnknownPermission(ValueError):
+    """A permission string that is not in :class:`Permission`."""
+
+
+def parse_permissions(values: Iterable[str]) -> list[str]:
+    """Validate permission strings; return them sorted and de-duplicated."""
+    known = {p.value for p in Permission}
+    values = set(values)
+    unknown = sorted(values - known)
+    if unknown:
+        raise UnknownPermission(f"unknown permission(s): {', '.join(unknown)}")
+    return sorted(values)
+
+
+def permissions_of(principal: User | ApiToken) -> frozenset[str]:
+    """Every permission a user (role + extras) or an API token (its list) holds.
+
+    A disabled user and a revoked token hold none.
+    """
+    from collector.auth.models import ApiToken, User  # models import Role from here
+
+    if isinstance(principal, User):
+        if not principal.enabled:
+            return frozenset()
+        return ROLE_PERMISSIONS[Role(principal.role)] | frozenset(principal.extra_permissions)
+    if isinstance(principal, ApiToken):
+        if principal.revoked_at is not None:
+            return frozenset()
+        return frozenset(principal.permissions)
+    raise TypeError(f"not a user or an API token: {type(principal).__name__}")
+
+
+def has_permission(principal: User | ApiToken, perm: str) -> bool:
+    """True when the user or API token holds ``perm``."""
+    return str(perm) in permissions_of(principal)

@@ -1,0 +1,1 @@
+"""Trading centres (province → city → county)."""

@@ -1,0 +1,287 @@
+"""``prtc-collector``: serve, migrate the database, enrol centres and devices."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from sqlmodel import Session
+
+from collector.settings import CollectorSettings, SettingsError, load_settings
+
+log = logging.getLogger("collector")
+
+
+def _version() -> str:
+    try:
+        return version("prtc-site")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _settings(args: argparse.Namespace, *, require_secret: bool) -> CollectorSettings:
+    return load_settings(args.config, require_secret=require_secret)
+
+
+def _admin_engine(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """An engine for administrative commands, migrated first when configured to."""
+    from collector import migrate
+    from collector.db import make_engine
+
+    settings = _settings(args, require_secret=False)
+    engine = make_engine(settings.database.url)
+    if settings.database.migrate_on_start:
+        migrate.upgrade(engine)
+    return engine
+
+
+# -- serve ------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from collector import systemd
+    from collector.runtime import Runtime
+
+    settings = _settings(args, require_secret=True)
+    # uvicorn handles SIGINT/SIGTERM while it serves, then restores the previous handlers and
+    # raises the signal again; these handlers make that second delivery (or one that arrives
+    # during start-up) a request to stop instead of an abrupt death before runtime.stop().
+    signals: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: signals.append(signum))
+    runtime = Runtime(settings)
+    runtime.start()
+    try:
+        from collector.api.app import create_app
+
+        app = create_app(runtime)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=settings.http.host,
+                port=settings.http.port,
+                log_config=None,
+                access_log=False,
+                timeout_graceful_shutdown=10,
+            )
+        )
+        done = threading.Event()
+        threading.Thread(
+            target=_notify_systemd, args=(server, runtime, done), name="sd-notify", daemon=True
+        ).start()
+        url = settings.http.public_url or f"http://{settings.http.host}:{settings.http.port}/"
+        log.info("serving %s (broker %s)", url, runtime.broker_url)
+        if not signals:
+            server.run()  # returns after SIGINT / SIGTERM, once requests have drained
+        done.set()
+        systemd.notify("STOPPING=1")
+    finally:
+        runtime.stop()
+    return 0
+
+
+def _notify_systemd(server, runtime, done: threading.Event) -> None:  # type: ignore[no-untyped-def]
+    from collector import systemd
+
+    while not server.started and not done.wait(0.1):
+        pass
+    if done.is_set():
+        return
+    systemd.notify("READY=1")
+    interval = systemd.watchdog_interval()
+    if interval is None:
+        return
+    while not done.wait(interval):
+        # A dead ingest worker means restart: stop feeding the watchdog.
+        if runtime.worker.running:
+            systemd.notify("WATCHDOG=1")
+
+
+# -- db ---------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from collector import migrate
+    from collector.db import make_engine
+
+    settings = _settings(args, require_secret=False)
+    engine = make_engine(settings.database.url)
+    try:
+        migrate.upgrade(engine, args.revision)
+        print(f"database at revision {migrate.current_revision(engine)}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_db_current(args: argparse.Namespace) -> int:
+    from collector import migrate
+    from collector.db import make_engine
+
+    engine = make_engine(_settings(args, require_secret=False).database.url)
+    try:
+        current = migrate.current_revision(engine)
+        head = migrate.head_revision()
+        print(f"current: {current or '(empty)'}  head: {head}")
+        return 0 if current == head else 1
+    finally:
+        engine.dispose()
+
+
+# -- centres and devices ----------------------------------------------------------------
+
+
+def cmd_centre_add(args: argparse.Namespace) -> int:
+    from collector.devices import service
+
+    engine = _admin_engine(args)
+    try:
+        with Session(engine) as session:
+            centre = service.ensure_centre(
+                session, args.id, args.name, args.level, args.parent, update=True
+            )
+            print(f"centre {centre.id} ({centre.level.value}) {centre.name}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_device_add(args: argparse.Namespace) -> int:
+    from collector.devices import service
+
+    engine = _admin_engine(args)
+    try:
+        with Session(engine) as session:
+            service.ensure_centre(session, args.centre, args.centre)
+            device = service.enrol_device(
+                session,
+                centre_id=args.centre,
+                device_id=args.device,
+                kind=args.kind,
+                name=args.name,
+            )
+            print(f"device {device.id} enrolled in {device.centre_id} as {device.kind}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_device_list(args: argparse.Namespace) -> int:
+    from collector.devices import service
+
+    engine = _admin_engine(args)
+    try:
+        with Session(engine) as session:
+            online = {"online": True, "offline": False}.get(args.state)
+            rows, total = service.list_devices(
+                session,
+                centre_ids=args.centre or None,
+                online=online,
+                kind=args.kind,
+                limit=args.limit,
+                offset=args.offset,
+            )
+    finally:
+        engine.dispose()
+    header = ("DEVICE", "CENTRE", "KIND", "STATE", "LAST SEEN", "LAST SEQ", "NAME")
+    table = [header]
+    for d in rows:
+        seen = d.last_seen_at.strftime("%Y-%m-%d %H:%M:%S") if d.last_seen_at else "-"
+        state = ("online" if d.online else "offline") + ("" if d.enabled else " (disabled)")
+        table.append((d.id, d.centre_id, d.kind, state, seen, str(d.last_seq), d.name))
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print(f"{len(rows)} of {total} device(s)")
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        help="TOML config file (environment PRTC_COLLECTOR_* overrides it)",
+    )
+    common.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="prtc-collector",
+        description="Collector of the trading-centre site platform: stores the fleet's "
+        "events exactly once, tracks devices, sends commands and configuration, serves the API.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", parents=[common], help="run the collector and its web API")
+    p.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    p = db_sub.add_parser("upgrade", parents=[common], help="apply migrations")
+    p.add_argument("--revision", default="head", help="target revision (default: head)")
+    p.set_defaults(func=cmd_db_upgrade)
+    p = db_sub.add_parser(
+        "current", parents=[common], help="show the revision (exit 1 if not at head)"
+    )
+    p.set_defaults(func=cmd_db_current)
+
+    centre = sub.add_parser("centre", help="trading centres")
+    centre_sub = centre.add_subparsers(dest="centre_command", required=True, metavar="COMMAND")
+    p = centre_sub.add_parser("add", parents=[common], help="add or update a centre")
+    p.add_argument("id", help="centre id as used in topics, e.g. hz-city")
+    p.add_argument("name", help="display name")
+    p.add_argument("--level", default="city", choices=["province", "city", "county"])
+    p.add_argument("--parent", default=None, help="id of the parent centre")
+    p.set_defaults(func=cmd_centre_add)
+
+    device = sub.add_parser("device", help="enrolled devices")
+    device_sub = device.add_subparsers(dest="device_command", required=True, metavar="COMMAND")
+    p = device_sub.add_parser(
+        "add", parents=[common], help="enrol a device (creates the centre if missing)"
+    )
+    p.add_argument("centre", help="centre id")
+    p.add_argument("device", help="device id (globally unique; also its MQTT client id)")
+    p.add_argument("--kind", required=True, help="device kind, e.g. entrance, gate, burner")
+    p.add_argument("--name", default="", help="display name")
+    p.set_defaults(func=cmd_device_add)
+    p = device_sub.add_parser("list", parents=[common], help="list enrolled devices")
+    p.add_argument("--centre", action="append", help="only this centre (repeatable)")
+    p.add_argument("--kind", help="only this kind")
+    p.add_argument("--state", choices=["online", "offline"], help="only online or offline ones")
+    p.add_argument("--limit", type=int, default=500)
+    p.add_argument("--offset", type=int, default=0)
+    p.set_defaults(func=cmd_device_list)
+
+    from collector.demo import add_demo_parser
+
+    add_demo_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(args, "log_level", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except (SettingsError, ValueError, LookupError, FileNotFoundError) as exc:
+        print(f"prtc-collector: error: {exc}", file=sys.stderr)
+        return 2

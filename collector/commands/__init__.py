@@ -1,0 +1,1 @@
+"""Commands to devices: persisted, sent, re-sent on reconnect, tracked through acks."""

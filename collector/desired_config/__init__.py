@@ -1,0 +1,1 @@
+"""Versioned desired configuration per device, with per-kind and per-centre defaults."""

@@ -1,0 +1,1 @@
+"""The device registry: enrolment, online state, heartbeat figures, sequence tracking."""

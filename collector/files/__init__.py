@@ -1,0 +1,1 @@
+"""Resumable file uploads with checksums and the file-store interface."""

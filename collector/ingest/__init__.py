@@ -1,0 +1,1 @@
+"""Event ingest: validate, store exactly once, acknowledge, receipt, dead-letter the rest."""

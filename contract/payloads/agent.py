@@ -1,0 +1,62 @@
+"""Events every agent emits about itself."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from contract.payloads._base import Payload
+from contract.registry import Priority, registry
+
+
+class PluginHealth(Payload):
+    state: Literal["starting", "ok", "degraded", "failed", "stopped"]
+    detail: str = Field(default="", max_length=500)
+
+
+class Heartbeat(Payload):
+    """Periodic health of the agent and its host."""
+
+    agent_version: str = ""
+    boot: int = Field(ge=0)
+    uptime_s: float = Field(ge=0, description="seconds since the agent started")
+    host_uptime_s: float = Field(ge=0)
+    cpu_percent: float = Field(ge=0)
+    memory_percent: float = Field(ge=0, le=100)
+    disk_percent: float = Field(ge=0, le=100)
+    outbox_depth: int = Field(ge=0, description="events and acks not yet covered by a receipt")
+    outbox_bytes: int = Field(ge=0)
+    oldest_unsent_age_s: float = Field(ge=0)
+    evicted: dict[str, int] = Field(
+        default_factory=dict, description="events evicted since install, by priority class"
+    )
+    plugins: dict[str, PluginHealth] = Field(default_factory=dict)
+    config_version: int | None = None
+    clock_offset_s: float | None = Field(
+        default=None, description="collector clock minus agent clock, from the last receipt"
+    )
+    commands_in_flight: int = Field(default=0, ge=0)
+    last_receipt_age_s: float | None = None
+
+
+class ConfigApplied(Payload):
+    """The agent applied (or refused) a desired configuration version."""
+
+    version: int = Field(ge=0)
+    ok: bool
+    error: str = Field(default="", max_length=2000)
+
+
+class OutboxEvicted(Payload):
+    """The outbox hit a bound and evicted events; sent once per eviction burst."""
+
+    priority: Literal["critical", "status", "telemetry", "bulk"]
+    reason: Literal["count", "bytes", "age"]
+    count: int = Field(ge=1)
+    total: int = Field(ge=1, description="evicted from this class since install")
+
+
+registry.register("agent.heartbeat", Heartbeat, Priority.STATUS)
+registry.register("agent.config_applied", ConfigApplied, Priority.CRITICAL)
+registry.register("agent.outbox_evicted", OutboxEvicted, Priority.STATUS)

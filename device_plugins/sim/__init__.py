@@ -1,0 +1,1 @@
+"""The simulated device: emits ``sim.*`` events at a steady rate; ``prtc-sim`` runs fleets."""

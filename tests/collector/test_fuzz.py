@@ -1,0 +1,162 @@
+"""Property: whatever arrives, the worker dead-letters it, acks it and keeps storing valid events.
+
+The messages go straight into :meth:`IngestWorker.process` (no broker), so topics the broker
+would refuse (wildcards, NUL) and any bytes are covered too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from collector import migrate
+from collector.db import make_engine
+from collector.devices import service as devices_service
+from collector.event_bus import EventBus
+from collector.inbox import Inbox
+from collector.ingest.models import DeadLetter, StoredEvent
+from collector.ingest.pipeline import IngestWorker
+from collector.metrics import CollectorMetrics
+from collector.mqtt_link import Inbound
+from contract import topics
+from tests.collector.conftest import CENTRE, event_envelope, make_settings
+
+
+class FakeLink:
+    """Records what the worker publishes and acknowledges."""
+
+    connected = True
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes]] = []
+        self.acked: list[int] = []
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        self.published.append((topic, payload))
+
+    def ack_all(self, messages) -> None:  # type: ignore[no-untyped-def]
+        self.acked.extend(m.mid for m in messages)
+
+
+@pytest.fixture
+def worker(tmp_path: Path, db_url: str) -> Iterator[tuple[IngestWorker, FakeLink, Any]]:
+    engine = make_engine(db_url)
+    migrate.upgrade(engine)
+    with Session(engine) as s:
+        devices_service.ensure_centre(s, CENTRE, CENTRE)
+        devices_service.enrol_device(s, centre_id=CENTRE, device_id="fz-1", kind="sim")
+    link = FakeLink()
+    w = IngestWorker(
+        make_settings(tmp_path, db_url, "mqtt://127.0.0.1:1", ingest={"max_message_bytes": 4096}),
+        engine,
+        Inbox(1000),
+        link,
+        metrics=CollectorMetrics(),
+        bus=EventBus(),
+    )
+    yield w, link, engine
+    engine.dispose()
+
+
+def _mutations(env: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Envelopes that are always invalid: a required field gone, a wrong type, an extra key."""
+    required = ["id", "centre", "device", "type", "ts", "seq", "payload"]
+    drop = st.sampled_from(required).map(lambda k: {x: v for x, v in env.items() if x != k})
+    junk_value = st.one_of(st.none(), st.lists(st.integers(), max_size=2), st.just({"x": []}))
+    wrong = st.tuples(st.sampled_from(["id", "seq", "ts", "payload", "centre"]), junk_value).map(
+        lambda kv: {**env, kv[0]: kv[1]}
+    )
+    extra = (
+        st.text(min_size=1, max_size=8).filter(lambda k: k not in env).map(lambda k: {**env, k: 1})
+    )
+    bad_payload = st.dictionaries(st.text(max_size=5), st.integers(), max_size=3).map(
+        lambda p: {**env, "payload": {**p, "unexpected_field": True}}
+    )
+    return st.one_of(drop, wrong, extra, bad_payload)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+valid_topics = st.sampled_from(
+    [
+        topics.event_topic(CENTRE, "fz-1", "sim.reading"),
+        topics.event_topic(CENTRE, "fz-1", "sim.unknown"),
+        topics.event_topic(CENTRE, "nobody", "sim.reading"),
+        topics.ack_topic(CENTRE, "fz-1"),
+        topics.status_topic(CENTRE, "fz-1"),
+        topics.event_topic("other", "fz-1", "sim.reading"),
+    ]
+)
+any_topics = st.one_of(
+    valid_topics,
+    st.text(max_size=80),
+    st.text(alphabet="prtcv1/+#.-_ ab\x00é", max_size=60).map(lambda t: "prtc/v1/" + t),
+)
+
+
+def payloads(topic: str) -> st.SearchStrategy[bytes]:
+    device = "fz-1" if "/fz-1/" in topic else "nobody"
+    env = event_envelope(device, 1)
+    return st.one_of(
+        st.binary(min_size=1, max_size=300),
+        json_values.map(lambda v: json.dumps(v).encode()),
+        _mutations(env).map(lambda e: json.dumps(e).encode()),
+        st.just(b"x" * 5000),  # too large
+    )
+
+
+messages = any_topics.flatmap(lambda t: st.tuples(st.just(t), payloads(t)))
+
+
+def _count(engine, model) -> int:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(model.__table__)).scalar())
+
+
+def test_junk_is_dead_lettered_and_valid_events_still_stored(worker):
+    w, link, engine = worker
+    mid = iter(range(1, 10**9))
+
+    @settings(
+        max_examples=150,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(st.lists(messages, min_size=1, max_size=8))
+    def run(batch: list[tuple[str, bytes]]) -> None:
+        dead_before = _count(engine, DeadLetter)
+        inbound = [Inbound(t, p, next(mid), 1, False) for t, p in batch]
+        w.process(inbound)
+        assert set(link.acked) >= {m.mid for m in inbound}  # everything acknowledged
+        assert _count(engine, DeadLetter) - dead_before == len(batch)  # one dead letter each
+        assert _count(engine, StoredEvent) == 0
+
+    run()
+
+    # After all that, a valid event is stored and receipted as usual.
+    env = event_envelope("fz-1", 7)
+    topic = topics.event_topic(CENTRE, "fz-1", "sim.reading")
+    w.process([Inbound(topic, json.dumps(env).encode(), next(mid), 1, False)])
+    assert _count(engine, StoredEvent) == 1
+    receipt_topic = topics.receipt_topic(CENTRE, "fz-1")
+    assert any(t == receipt_topic and b"[[7,7]]" in p for t, p in link.published)
+    with engine.connect() as conn:
+        raws = conn.execute(select(DeadLetter.__table__.c.raw)).scalars().all()
+        reasons = set(conn.execute(select(DeadLetter.__table__.c.reason)).scalars())
+    assert all(isinstance(r, bytes) and r for r in raws)
+    print("dead-letter reasons seen:", sorted(reasons))
+    assert {"bad_topic", "bad_json", "bad_envelope", "too_large"} <= reasons
