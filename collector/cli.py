@@ -1,9 +1,11 @@
-"""``prtc-collector``: serve, migrate the database, enrol centres and devices."""
+"""``prtc-collector``: serve, migrate the database, enrol centres and devices, add users and
+API tokens, write the broker's password and ACL files."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import secrets
 import signal
 import sys
 import threading
@@ -155,6 +157,7 @@ def cmd_centre_add(args: argparse.Namespace) -> int:
 
 
 def cmd_device_add(args: argparse.Namespace) -> int:
+    from collector.broker_auth import hash_for_mosquitto, issue_device_password
     from collector.devices import service
 
     engine = _admin_engine(args)
@@ -169,6 +172,12 @@ def cmd_device_add(args: argparse.Namespace) -> int:
                 name=args.name,
             )
             print(f"device {device.id} enrolled in {device.centre_id} as {device.kind}")
+            if device.broker_password_hash is None or args.new_password:
+                password = issue_device_password()
+                device.broker_password_hash = hash_for_mosquitto(password)
+                session.add(device)
+                session.commit()
+                print(f"broker user {device.id} password (shown once): {password}")
     finally:
         engine.dispose()
     return 0
@@ -201,6 +210,96 @@ def cmd_device_list(args: argparse.Namespace) -> int:
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     print(f"{len(rows)} of {total} device(s)")
+    return 0
+
+
+# -- users, tokens, broker files --------------------------------------------------------
+
+
+def generate_password() -> str:
+    """A random password that meets any password policy of up to four character classes."""
+    while True:
+        password = secrets.token_urlsafe(15)
+        classes = [str.islower, str.isupper, str.isdigit]
+        if all(any(test(c) for c in password) for test in classes):
+            return password + "-"
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from collector.auth import service as auth
+
+    settings = _settings(args, require_secret=False)
+    password = args.password or generate_password()
+    engine = _admin_engine(args)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            user = auth.create_user(
+                session,
+                username=args.username,
+                password=password,
+                role=args.role,
+                centre_id=args.centre,
+                display_name=args.display_name,
+                policy=settings.auth,
+            )
+    except (auth.UserExists, auth.WeakPassword) as exc:
+        print(f"prtc-collector: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(f"user {user.username} ({user.role.value}) in {user.centre_id or 'all centres'}")
+    if not args.password:
+        print(f"password (shown once): {password}")
+    return 0
+
+
+def cmd_token_add(args: argparse.Namespace) -> int:
+    from collector.auth import service as auth
+
+    permissions = [p for item in args.permissions for p in item.split(",") if p]
+    engine = _admin_engine(args)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            row, secret = auth.create_api_token(
+                session, name=args.name, centre_id=args.centre, permissions=permissions
+            )
+    finally:
+        engine.dispose()
+    if args.quiet:
+        print(secret)
+    else:
+        print(f"API token {row.id} {row.name!r} for {row.centre_id}: {', '.join(row.permissions)}")
+        print(f"token (shown once): {secret}")
+    return 0
+
+
+def cmd_broker_config(args: argparse.Namespace) -> int:
+    from sqlmodel import select
+
+    from collector.broker_auth import hash_for_mosquitto, write_broker_files
+    from collector.devices.models import Device
+
+    settings = _settings(args, require_secret=False)
+    collector_user = args.collector_user or settings.mqtt.username or "prtc-collector"
+    password = settings.mqtt.password
+    engine = _admin_engine(args)
+    try:
+        with Session(engine) as session:
+            devices = list(session.exec(select(Device)).all())
+    finally:
+        engine.dispose()
+    generated = not password
+    password = password or generate_password()
+    files = write_broker_files(
+        args.out,
+        devices,
+        collector_user=collector_user,
+        collector_password_hash=hash_for_mosquitto(password),
+    )
+    active = sum(1 for d in devices if d.enabled and d.broker_password_hash)
+    print(f"wrote {files.password_file} and {files.acl_file}: {active} device(s)")
+    if generated:
+        print(f"broker user {collector_user} password (shown once; set mqtt.password): {password}")
     return 0
 
 
@@ -258,6 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("device", help="device id (globally unique; also its MQTT client id)")
     p.add_argument("--kind", required=True, help="device kind, e.g. entrance, gate, burner")
     p.add_argument("--name", default="", help="display name")
+    p.add_argument(
+        "--new-password",
+        action="store_true",
+        help="issue a new broker password even if the device has one",
+    )
     p.set_defaults(func=cmd_device_add)
     p = device_sub.add_parser("list", parents=[common], help="list enrolled devices")
     p.add_argument("--centre", action="append", help="only this centre (repeatable)")
@@ -266,6 +370,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=500)
     p.add_argument("--offset", type=int, default=0)
     p.set_defaults(func=cmd_device_list)
+
+    from collector.auth.permissions import Permission, Role
+
+    user = sub.add_parser("user", help="console users")
+    user_sub = user.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
+    p = user_sub.add_parser("add", parents=[common], help="add a user (e.g. the first admin)")
+    p.add_argument("username")
+    p.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p.add_argument("--centre", default=None, help="centre id (every role but system_admin)")
+    p.add_argument("--display-name", default="", help="name shown in the console")
+    p.add_argument("--password", default=None, help="default: generated and printed once")
+    p.set_defaults(func=cmd_user_add)
+
+    token = sub.add_parser("token", help="API tokens for machine clients")
+    token_sub = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
+    p = token_sub.add_parser("add", parents=[common], help="create an API token, printed once")
+    p.add_argument("name", help="what the token is for")
+    p.add_argument("--centre", required=True, help="the token sees this centre and below")
+    p.add_argument(
+        "--permissions",
+        action="append",
+        required=True,
+        help=f"comma-separated, repeatable: {', '.join(perm.value for perm in Permission)}",
+    )
+    p.add_argument("--quiet", action="store_true", help="print only the token")
+    p.set_defaults(func=cmd_token_add)
+
+    p = sub.add_parser(
+        "broker-config",
+        parents=[common],
+        help="write Mosquitto password_file and acl_file from the device registry",
+    )
+    p.add_argument("--out", required=True, type=Path, help="directory for the two files")
+    p.add_argument(
+        "--collector-user",
+        default=None,
+        help="broker user of the collector (default: mqtt.username or prtc-collector)",
+    )
+    p.set_defaults(func=cmd_broker_config)
 
     from collector.demo import add_demo_parser
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -129,12 +130,19 @@ def start_agents(broker_url: str, args: argparse.Namespace) -> subprocess.Popen[
     )
 
 
+def quiet_libraries() -> None:
+    """The demo prints what to open; library chatter would bury it."""
+    for name in ("amqtt", "transitions", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import uvicorn
 
     from collector.api.app import create_app
     from collector.runtime import Runtime
 
+    quiet_libraries()
     settings = demo_settings(args)
     devices = [f"sim-{i:03d}" for i in range(1, args.agents + 1)]
     enrol_demo_site(settings, devices)

@@ -27,6 +27,7 @@ from collector.metrics import CollectorMetrics
 from collector.mqtt_link import Inbound, MqttLink
 from collector.mqtt_process import ProcessMqttLink
 from collector.publisher import Publisher
+from collector.security.personal_data import configure_personal_data
 from collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class Runtime:
         with self._lock:
             if self._started:
                 return self
+            configure_personal_data(self.settings.secret_key)
             if self.settings.database.migrate_on_start:
                 migrate.upgrade(self.engine)
             try:

@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from collector.auth.policy import AuthPolicy
+
 
 class DatabaseSettings(BaseModel):
     url: str = Field(
@@ -108,6 +110,7 @@ class CollectorSettings(BaseSettings):
     devices: DeviceSettings = DeviceSettings()
     http: HttpSettings = HttpSettings()
     files: FileStoreSettings = FileStoreSettings()
+    auth: AuthPolicy = AuthPolicy()
 
     @classmethod
     def settings_customise_sources(

@@ -1,9 +1,8 @@
 """The collector's FastAPI application.
 
-Security note: the API has no authentication yet (it arrives with the console's login). Until
-then it must listen on a loopback address only (``http.host`` 127.0.0.1 / ::1 / localhost, the
-default). :func:`create_app` logs a loud warning at start-up when ``http.host`` is anything
-else; whoever binds the server (the CLI) binds to ``settings.http.host``.
+Every route under ``/api/v1`` (except login) needs a session cookie or an API token and the
+permission it declares; ``/healthz``, ``/readyz`` and ``/metrics`` stay open. The console
+pages (``collector.console``) are mounted at ``/``.
 """
 
 from __future__ import annotations
@@ -16,8 +15,9 @@ from fastapi import APIRouter, FastAPI
 
 from collector.api.deps import ApiRuntime
 from collector.api.http_metrics import HttpMetrics, HttpMetricsMiddleware
-from collector.api.routes import commands, dead_letters, devices, events, files, health
+from collector.api.routes import auth, commands, dead_letters, devices, events, files, health
 from collector.files.service import FileService
+from collector.security.csrf import CsrfProtector
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,8 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
     settings = runtime.settings
     if not is_loopback(settings.http.host):
         log.warning(
-            "SECURITY: the collector API has no authentication yet and http.host=%r is not a "
-            "loopback address; anyone who can reach it can send commands and read every "
-            "event. Bind to 127.0.0.1 until authentication is configured.",
+            "SECURITY: http.host=%r is not a loopback address: put TLS in front of the console "
+            "(a reverse proxy) so that passwords and session cookies are not sent in clear.",
             settings.http.host,
         )
     app = FastAPI(
@@ -62,12 +61,13 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
     app.state.files = FileService(
         runtime.file_store, max_upload_bytes=settings.files.max_upload_bytes
     )
+    app.state.csrf = CsrfProtector(settings.secret_key)
     app.state.http_metrics = HttpMetrics()
     app.add_middleware(HttpMetricsMiddleware, metrics=app.state.http_metrics)
 
     app.include_router(health.router)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (devices, events, dead_letters, commands, files):
+    for module in (auth, devices, events, dead_letters, commands, files):
         api.include_router(module.router)
     app.include_router(api)
     return app

@@ -7,7 +7,7 @@ should switch to those and these go.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +48,7 @@ def list_events(
     since: datetime | None = None,
     until: datetime | None = None,
     after: tuple[datetime, str] | None = None,
+    centre_ids: Collection[str] | None = None,
     limit: int,
     offset: int = 0,
     with_total: bool = True,
@@ -59,6 +60,8 @@ def list_events(
     rows matching the filters, ignoring the cursor and paging.
     """
     conds: list[Any] = []
+    if centre_ids is not None:  # the caller's visible centres; empty means nothing
+        conds.append(col(StoredEvent.centre_id).in_(sorted(centre_ids)))
     if device_id is not None:
         conds.append(col(StoredEvent.device_id) == device_id)
     if centre_id is not None:
@@ -101,11 +104,14 @@ def list_dead_letters(
     device_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    centre_ids: Collection[str] | None = None,
     limit: int,
     offset: int = 0,
 ) -> tuple[Sequence[DeadLetter], int]:
     """Dead letters newest first; ``since`` inclusive, ``until`` exclusive on received time."""
     conds: list[Any] = []
+    if centre_ids is not None:  # the caller's visible centres; empty means nothing
+        conds.append(col(DeadLetter.centre_id).in_(sorted(centre_ids)))
     if reason is not None:
         conds.append(col(DeadLetter.reason) == reason)
     if centre_id is not None:

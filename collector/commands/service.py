@@ -6,6 +6,7 @@ an ack that comes back at once always finds its command row.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -164,11 +165,15 @@ def list_commands(
     *,
     device_id: str | None = None,
     state: CommandState | str | None = None,
+    centre_ids: Collection[str] | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Command], int]:
-    """One page of commands, newest first, and the total count of the filter."""
+    """One page of commands, newest first, and the total count of the filter
+    (``centre_ids``: only these centres; empty means none)."""
     query = select(Command)
+    if centre_ids is not None:
+        query = query.where(col(Command.centre_id).in_(sorted(centre_ids)))
     if device_id is not None:
         query = query.where(Command.device_id == device_id)
     if state is not None:

@@ -1,7 +1,9 @@
 """A real app over a temporary SQLite database and a local file store.
 
-The only stand-in is :class:`tests.api.support.RecordingPublisher`, which records what the
-services publish; the end-to-end tests elsewhere use a real broker.
+Requests go through the real authentication: ``client`` is logged in as a system
+administrator (cookie + CSRF header), ``anonymous`` is not. The only stand-in is
+:class:`tests.api.support.RecordingPublisher`, which records what the services publish; the
+end-to-end tests elsewhere use a real broker.
 """
 
 from __future__ import annotations
@@ -16,13 +18,22 @@ from prometheus_client import CollectorRegistry, Counter
 from sqlmodel import Session
 
 from collector.api.app import create_app
+from collector.auth.permissions import Role
+from collector.auth.service import create_user
 from collector.centres.models import Centre
 from collector.db import make_engine
 from collector.devices.models import Device
 from collector.files.store import LocalFileStore
 from collector.migrate import upgrade
 from collector.settings import load_settings
-from tests.api.support import ApiTestRuntime, Metrics, RecordingPublisher
+from tests.api.support import (
+    ADMIN_PASSWORD,
+    FAST_AUTH,
+    ApiTestRuntime,
+    Metrics,
+    RecordingPublisher,
+    log_in,
+)
 
 
 @pytest.fixture
@@ -31,6 +42,7 @@ def runtime(tmp_path: Path) -> Iterator[ApiTestRuntime]:
         development=True,
         database={"url": f"sqlite:///{tmp_path}/api.db"},
         files={"root": str(tmp_path / "files"), "max_upload_bytes": 10 * 2**20},
+        auth=FAST_AUTH,
     )
     engine = make_engine(settings.database.url)
     upgrade(engine)  # the real schema, as production has it
@@ -54,6 +66,13 @@ def runtime(tmp_path: Path) -> Iterator[ApiTestRuntime]:
             ]
         )
         session.commit()
+        create_user(
+            session,
+            username="admin",
+            password=ADMIN_PASSWORD,
+            role=Role.SYSTEM_ADMIN,
+            policy=settings.auth,
+        )
     yield rt
     engine.dispose()
 
@@ -64,6 +83,14 @@ def app(runtime: ApiTestRuntime) -> FastAPI:
 
 
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
+def anonymous(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """Logged in as a system administrator, with the CSRF header set for every request."""
+    with TestClient(app) as c:
+        log_in(c, "admin", ADMIN_PASSWORD)
         yield c

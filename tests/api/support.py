@@ -10,8 +10,22 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from collector.auth.policy import AuthPolicy
 from collector.files.store import LocalFileStore
 from collector.settings import CollectorSettings
+
+# Cheap argon2 parameters: tests hash many passwords; production keeps the defaults.
+FAST_AUTH = AuthPolicy(argon2_time_cost=1, argon2_memory_kib=64, argon2_parallelism=1)
+ADMIN_PASSWORD = "Admin-pass-1"
+
+
+def log_in(client: Any, username: str, password: str) -> dict[str, Any]:
+    """Log a TestClient in through the API; every later request carries the CSRF header."""
+    response = client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    client.headers["X-CSRF-Token"] = body["csrf_token"]
+    return body
 
 
 @dataclass

@@ -40,8 +40,22 @@ def _head_offset(client: TestClient, url: str) -> int:
     return int(r.headers["Upload-Offset"])
 
 
+def _credentials(client: TestClient) -> list[tuple[bytes, bytes]]:
+    """The logged-in client's session cookie and CSRF header, for raw ASGI calls."""
+    cookie = f"prtc_session={client.cookies['prtc_session']}"
+    return [
+        (b"cookie", cookie.encode()),
+        (b"x-csrf-token", client.headers["X-CSRF-Token"].encode()),
+    ]
+
+
 async def _raw_patch(
-    app: FastAPI, path: str, offset: int, parts: list[bytes], declared: int | None
+    app: FastAPI,
+    path: str,
+    offset: int,
+    parts: list[bytes],
+    declared: int | None,
+    credentials: list[tuple[bytes, bytes]],
 ) -> list[Message]:
     """PATCH straight into the ASGI app: the body arrives in ``parts``; when ``declared``
     is larger than what the parts hold, the client vanishes after the last part."""
@@ -69,6 +83,7 @@ async def _raw_patch(
         (b"host", b"testserver"),
         (b"upload-offset", str(offset).encode()),
         (b"content-type", PATCH_HEADERS["Content-Type"].encode()),
+        *credentials,
     ]
     if declared is not None:
         headers.append((b"content-length", str(declared).encode()))
@@ -107,12 +122,12 @@ def test_upload_three_chunks_with_interruption_and_resume(
 
     # The second chunk breaks off after 400 000 of its 900 000 bytes.
     parts = [data[first:1_100_000], data[1_100_000:1_300_000]]
-    replies = anyio.run(_raw_patch, app, path, first, parts, 900_000)
+    replies = anyio.run(_raw_patch, app, path, first, parts, 900_000, _credentials(client))
     assert replies[0]["status"] == 204
 
     if restart:  # a new process: no lock, no incremental hash state
         app = create_app(runtime)
-        client = TestClient(app)
+        client = TestClient(app, cookies=client.cookies, headers=dict(client.headers))
     offset = _head_offset(client, url)
     assert offset == 1_300_000
 
@@ -178,7 +193,9 @@ def test_streamed_body_past_declared_size_is_413(app: FastAPI, client: TestClien
     created = _create(client, data)
     path = f"/api/v1/files/{created['id']}"
     parts = [data[i : i + 2**19] for i in range(0, len(data), 2**19)] + [b"one byte too many"]
-    replies = anyio.run(_raw_patch, app, path, 0, parts, None)  # chunked: no Content-Length
+    replies = anyio.run(
+        _raw_patch, app, path, 0, parts, None, _credentials(client)
+    )  # chunked: no Content-Length
     assert replies[0]["status"] == 413
     assert _head_offset(client, created["upload_url"]) == 0
     assert _patch(client, created["upload_url"], 0, data).status_code == 204

@@ -98,6 +98,7 @@ class CollectorProcess(_Process):
             **env,
         }
         self.args = [sys.executable, "-m", "collector", "serve"]
+        self._auth: dict[str, str] | None = None
 
     @property
     def api(self) -> str:
@@ -129,13 +130,44 @@ class CollectorProcess(_Process):
 
         wait_until(ready, timeout, 0.1, "collector ready")
 
+    ADMIN = "e2e-admin"
+    ADMIN_PASSWORD = "E2e-admin-pass-1"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Session cookie and CSRF header of a logged-in system administrator (created and
+        logged in on first use; the session is in the database, so it survives restarts)."""
+        if self._auth is None:
+            self._auth = self._log_in()
+        return self._auth
+
+    def _log_in(self) -> dict[str, str]:
+        try:
+            self.cli(
+                "user", "add", self.ADMIN, "--role", "system_admin", "--password",
+                self.ADMIN_PASSWORD,
+            )  # fmt: skip
+        except RuntimeError as exc:  # another collector over the same database made it
+            if "已存在" not in str(exc):
+                raise
+        r = httpx.post(
+            f"{self.api}/api/v1/auth/login",
+            json={"username": self.ADMIN, "password": self.ADMIN_PASSWORD},
+            timeout=30,
+        )
+        r.raise_for_status()
+        return {
+            "Cookie": f"prtc_session={r.cookies['prtc_session']}",
+            "X-CSRF-Token": r.json()["csrf_token"],
+        }
+
     def get(self, path: str, **params: Any) -> Any:
-        r = httpx.get(f"{self.api}{path}", params=params, timeout=10)
+        r = httpx.get(f"{self.api}{path}", params=params, headers=self.headers, timeout=10)
         r.raise_for_status()
         return r.json()
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        r = httpx.post(f"{self.api}{path}", json=body, timeout=10)
+        r = httpx.post(f"{self.api}{path}", json=body, headers=self.headers, timeout=10)
         r.raise_for_status()
         return r.json()
 

@@ -6,12 +6,22 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from collector.api import queries
-from collector.api.deps import PageParams, PublisherDep, SessionDep
+from collector.api.deps import (
+    CurrentPrincipal,
+    PageParams,
+    PublisherDep,
+    SessionDep,
+    VisibleCentres,
+    actor_name,
+    client_ip,
+    require,
+)
 from collector.api.schemas import ApiModel, Paged
+from collector.auth.audit import audit
 from collector.commands import service as commands_service
 from collector.commands.models import CommandState
 from collector.devices import service as devices_service
@@ -70,9 +80,22 @@ class CommandDetail(CommandOut):
     acks: list[AckOut]
 
 
-@router.post("/commands", status_code=201, response_model=CommandOut)
-def send_command(body: CommandIn, session: SessionDep, publisher: PublisherDep) -> CommandOut:
-    if devices_service.get_device(session, body.device_id) is None:
+@router.post(
+    "/commands",
+    status_code=201,
+    response_model=CommandOut,
+    dependencies=[require("devices.command")],
+)
+def send_command(
+    body: CommandIn,
+    session: SessionDep,
+    publisher: PublisherDep,
+    principal: CurrentPrincipal,
+    visible: VisibleCentres,
+    request: Request,
+) -> CommandOut:
+    device = devices_service.get_device(session, body.device_id)
+    if device is None or device.centre_id not in visible:
         raise HTTPException(status_code=404, detail=f"unknown device {body.device_id!r}")
     try:
         command = commands_service.send_command(
@@ -83,23 +106,41 @@ def send_command(body: CommandIn, session: SessionDep, publisher: PublisherDep) 
             args=body.args,
             ttl_s=body.ttl_s,
             durable=body.durable,
+            created_by=actor_name(principal),
         )
     except commands_service.UnknownDeviceError as exc:  # removed since the check above
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     except commands_service.CommandError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
+    audit(
+        session,
+        actor=principal,
+        action="command.send",
+        target_type="command",
+        target_id=command.id,
+        centre_id=command.centre_id,
+        ip=client_ip(request),
+        detail={"device": command.device_id, "action": command.action},
+    )
+    session.commit()
     return CommandOut.model_validate(command)
 
 
-@router.get("/commands", response_model=Paged[CommandOut])
+@router.get("/commands", response_model=Paged[CommandOut], dependencies=[require("devices.view")])
 def list_commands(
     session: SessionDep,
     page: PageParams,
+    visible: VisibleCentres,
     device: Annotated[str | None, Query(pattern=IDENTIFIER_PATTERN)] = None,
     state: CommandState | None = None,
 ) -> Paged[CommandOut]:
     rows, total = commands_service.list_commands(
-        session, device_id=device, state=state, limit=page.limit, offset=page.offset
+        session,
+        device_id=device,
+        state=state,
+        centre_ids=visible,
+        limit=page.limit,
+        offset=page.offset,
     )
     return Paged[CommandOut](
         items=[CommandOut.model_validate(r) for r in rows],
@@ -109,10 +150,12 @@ def list_commands(
     )
 
 
-@router.get("/commands/{command_id}", response_model=CommandDetail)
-def get_command(command_id: UUID, session: SessionDep) -> CommandDetail:
+@router.get(
+    "/commands/{command_id}", response_model=CommandDetail, dependencies=[require("devices.view")]
+)
+def get_command(command_id: UUID, session: SessionDep, visible: VisibleCentres) -> CommandDetail:
     command = commands_service.get_command(session, str(command_id))
-    if command is None:
+    if command is None or command.centre_id not in visible:
         raise HTTPException(status_code=404, detail=f"unknown command {command_id}")
     acks = queries.command_acks(session, command.id)
     return CommandDetail.model_validate(

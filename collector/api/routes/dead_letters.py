@@ -10,7 +10,14 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from collector.api import queries
-from collector.api.deps import PageParams, SessionDep
+from collector.api.deps import (
+    CurrentPrincipal,
+    PageParams,
+    SessionDep,
+    VisibleCentres,
+    require,
+    sees_everything,
+)
 from collector.api.schemas import Paged
 from collector.ingest.models import DeadLetter
 from contract.topics import IDENTIFIER_PATTERN
@@ -56,10 +63,15 @@ def _out(row: DeadLetter) -> DeadLetterOut:
     )
 
 
-@router.get("/dead-letters", response_model=Paged[DeadLetterOut])
+VIEW = [require("deadletters.view")]
+
+
+@router.get("/dead-letters", response_model=Paged[DeadLetterOut], dependencies=VIEW)
 def list_dead_letters(
     session: SessionDep,
     page: PageParams,
+    principal: CurrentPrincipal,
+    visible: VisibleCentres,
     reason: Annotated[str | None, Query(max_length=32)] = None,
     centre: Annotated[str | None, Query(pattern=IDENTIFIER_PATTERN)] = None,
     device: Annotated[str | None, Query(pattern=IDENTIFIER_PATTERN)] = None,
@@ -71,6 +83,7 @@ def list_dead_letters(
         reason=reason,
         centre_id=centre,
         device_id=device,
+        centre_ids=None if sees_everything(principal) else visible,
         since=since,
         until=until,
         limit=page.limit,
@@ -81,9 +94,12 @@ def list_dead_letters(
     )
 
 
-@router.get("/dead-letters/{letter_id}", response_model=DeadLetterOut)
-def get_dead_letter(letter_id: int, session: SessionDep) -> DeadLetterOut:
+@router.get("/dead-letters/{letter_id}", response_model=DeadLetterOut, dependencies=VIEW)
+def get_dead_letter(
+    letter_id: int, session: SessionDep, principal: CurrentPrincipal, visible: VisibleCentres
+) -> DeadLetterOut:
+    """Letters from unknown senders (no centre) are shown to system administrators only."""
     row = session.get(DeadLetter, letter_id)
-    if row is None:
+    if row is None or not (sees_everything(principal) or row.centre_id in visible):
         raise HTTPException(status_code=404, detail=f"unknown dead letter {letter_id}")
     return _out(row)

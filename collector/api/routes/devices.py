@@ -5,14 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from collector.api.deps import DeviceDep, PageParams, PublisherDep, SessionDep
+from collector.api.deps import (
+    CurrentPrincipal,
+    DeviceDep,
+    PageParams,
+    PublisherDep,
+    SessionDep,
+    VisibleCentres,
+    actor_name,
+    client_ip,
+    require,
+    sees_everything,
+    within,
+)
 from collector.api.schemas import ApiModel, Paged
+from collector.auth.audit import audit
 from collector.desired_config import service as config_service
-from collector.desired_config.models import ConfigScope
+from collector.desired_config.models import ConfigScope, DesiredConfig
 from collector.devices import service as devices_service
 from contract.topics import IDENTIFIER_PATTERN
 
@@ -72,17 +85,22 @@ class EffectiveConfigOut(BaseModel):
     in_sync: bool
 
 
-@router.get("/devices", response_model=Paged[DeviceOut])
+VIEW = [require("devices.view")]
+COMMAND = [require("devices.command")]
+
+
+@router.get("/devices", response_model=Paged[DeviceOut], dependencies=VIEW)
 def list_devices(
     session: SessionDep,
     page: PageParams,
+    visible: VisibleCentres,
     centre: Annotated[list[str] | None, Query(description="centre id; repeatable")] = None,
     kind: Annotated[str | None, Query(max_length=64)] = None,
     online: bool | None = None,
 ) -> Paged[DeviceOut]:
     rows, total = devices_service.list_devices(
         session,
-        centre_ids=centre or None,
+        centre_ids=sorted(within(centre, visible)),
         online=online,
         kind=kind,
         limit=page.limit,
@@ -96,7 +114,7 @@ def list_devices(
     )
 
 
-@router.get("/devices/{device_id}", response_model=DeviceDetail)
+@router.get("/devices/{device_id}", response_model=DeviceDetail, dependencies=VIEW)
 def get_device(device: DeviceDep, session: SessionDep) -> DeviceDetail:
     open_gaps = devices_service.gaps(session, device.id, open_only=True)
     return DeviceDetail.model_validate(
@@ -109,7 +127,7 @@ def get_device(device: DeviceDep, session: SessionDep) -> DeviceDetail:
     )
 
 
-@router.get("/devices/{device_id}/gaps", response_model=list[GapOut])
+@router.get("/devices/{device_id}/gaps", response_model=list[GapOut], dependencies=VIEW)
 def device_gaps(
     device: DeviceDep,
     session: SessionDep,
@@ -121,7 +139,7 @@ def device_gaps(
     return [GapOut.model_validate(g) for g in rows]
 
 
-@router.get("/devices/{device_id}/config", response_model=EffectiveConfigOut)
+@router.get("/devices/{device_id}/config", response_model=EffectiveConfigOut, dependencies=VIEW)
 def device_config(device: DeviceDep, session: SessionDep) -> EffectiveConfigOut:
     envelope = config_service.effective_config(session, device.id)
     version = envelope.version if envelope else None
@@ -135,33 +153,78 @@ def device_config(device: DeviceDep, session: SessionDep) -> EffectiveConfigOut:
     )
 
 
-@router.put("/devices/{device_id}/config", response_model=ConfigLayerOut)
+@router.put("/devices/{device_id}/config", response_model=ConfigLayerOut, dependencies=COMMAND)
 def put_device_config(
-    device: DeviceDep, body: ConfigIn, session: SessionDep, publisher: PublisherDep
+    device: DeviceDep,
+    body: ConfigIn,
+    session: SessionDep,
+    publisher: PublisherDep,
+    principal: CurrentPrincipal,
+    request: Request,
 ) -> ConfigLayerOut:
     layer = config_service.set_config(
-        session, publisher, scope=ConfigScope.DEVICE, target=device.id, config=body.config
+        session,
+        publisher,
+        scope=ConfigScope.DEVICE,
+        target=device.id,
+        config=body.config,
+        created_by=actor_name(principal),
     )
+    _audit_config(session, principal, request, layer, device.centre_id)
     return ConfigLayerOut.model_validate(layer)
 
 
-@router.put("/config/{scope}/{target}", response_model=ConfigLayerOut)
+@router.put("/config/{scope}/{target}", response_model=ConfigLayerOut, dependencies=COMMAND)
 def put_layer_config(
     scope: Literal["centre", "kind"],
     target: Annotated[str, Path(pattern=IDENTIFIER_PATTERN)],
     body: ConfigIn,
     session: SessionDep,
     publisher: PublisherDep,
+    principal: CurrentPrincipal,
+    visible: VisibleCentres,
+    request: Request,
 ) -> ConfigLayerOut:
     """Set the configuration layer of a centre or of a device kind (device layers are set
-    through ``PUT /devices/{id}/config``)."""
+    through ``PUT /devices/{id}/config``). A kind layer reaches every centre, so only a
+    system administrator may set one."""
+    if scope == "kind" and not sees_everything(principal):
+        raise HTTPException(status_code=403, detail="a kind layer needs a system administrator")
+    if scope == "centre" and target not in visible:
+        raise HTTPException(status_code=404, detail=f"unknown centre {target!r}")
     _require_centre(session, scope, target)
     layer = config_service.set_config(
-        session, publisher, scope=ConfigScope(scope), target=target, config=body.config
+        session,
+        publisher,
+        scope=ConfigScope(scope),
+        target=target,
+        config=body.config,
+        created_by=actor_name(principal),
     )
+    _audit_config(session, principal, request, layer, target if scope == "centre" else None)
     return ConfigLayerOut.model_validate(layer)
 
 
 def _require_centre(session: Session, scope: str, target: str) -> None:
     if scope == "centre" and devices_service.get_centre(session, target) is None:
         raise HTTPException(status_code=404, detail=f"unknown centre {target!r}")
+
+
+def _audit_config(
+    session: Session,
+    principal: CurrentPrincipal,
+    request: Request,
+    layer: DesiredConfig,
+    centre_id: str | None,
+) -> None:
+    audit(
+        session,
+        actor=principal,
+        action="config.set",
+        target_type=f"config_{layer.scope}",
+        target_id=layer.target,
+        centre_id=centre_id,
+        ip=client_ip(request),
+        detail={"version": layer.version, "keys": sorted(layer.config)[:50]},
+    )
+    session.commit()

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import AfterValidator, AwareDatetime, Field
 
 from collector.api import queries
-from collector.api.deps import PageParams, SessionDep
+from collector.api.deps import PageParams, SessionDep, VisibleCentres, require
 from collector.api.schemas import ApiModel, Paged
 from contract.topics import IDENTIFIER_PATTERN
 
@@ -43,10 +43,11 @@ class EventPage(Paged[EventOut]):
     )
 
 
-@router.get("/events", response_model=EventPage)
+@router.get("/events", response_model=EventPage, dependencies=[require("events.view")])
 def list_events(
     session: SessionDep,
     page: PageParams,
+    visible: VisibleCentres,
     device: Annotated[str | None, Query(pattern=IDENTIFIER_PATTERN)] = None,
     centre: Annotated[str | None, Query(pattern=IDENTIFIER_PATTERN)] = None,
     event_type: Annotated[
@@ -73,6 +74,7 @@ def list_events(
         session,
         device_id=device,
         centre_id=centre,
+        centre_ids=visible,
         event_type=event_type,
         since=since,
         until=until,

@@ -9,14 +9,22 @@ from urllib.parse import quote
 from uuid import UUID
 
 import anyio
-from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 from starlette.requests import ClientDisconnect
 
-from collector.api.deps import FileServiceDep, RuntimeDep, SessionDep
+from collector.api.deps import (
+    CurrentPrincipal,
+    FileServiceDep,
+    RuntimeDep,
+    SessionDep,
+    VisibleCentres,
+    require,
+    sees_everything,
+)
 from collector.api.schemas import ApiModel
 from collector.devices import service as devices_service
 from collector.files.models import StoredFile, UploadState
@@ -35,6 +43,24 @@ from contract.topics import Identifier
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["files"])
+
+
+def visible_upload(
+    file_id: UUID,
+    session: SessionDep,
+    files: FileServiceDep,
+    principal: CurrentPrincipal,
+    visible: VisibleCentres,
+) -> None:
+    """404 for an upload of a centre the caller cannot see; uploads that belong to no
+    device (no centre) are a system administrator's."""
+    row = files.get_upload(session, str(file_id))
+    if row is not None and not (sees_everything(principal) or row.centre_id in visible):
+        raise HTTPException(status_code=404, detail=f"unknown upload {file_id}")
+
+
+READ = [require("devices.view"), Depends(visible_upload)]
+WRITE = [require("devices.command")]
 
 FLUSH_BYTES = 1024 * 1024  # request bytes buffered before one write to the store
 UPLOAD_CONTENT_TYPE = "application/offset+octet-stream"
@@ -119,15 +145,24 @@ def _error(exc: UploadError, offset: int | None = None) -> JSONResponse:
     status_code=201,
     response_model=FileOut,
     responses={404: {}, 413: {}, 422: {"description": "invalid input or (size 0) checksum"}},
+    dependencies=WRITE,
 )
 def create_file(
-    body: FileIn, request: Request, session: SessionDep, files: FileServiceDep
+    body: FileIn,
+    request: Request,
+    session: SessionDep,
+    files: FileServiceDep,
+    principal: CurrentPrincipal,
+    visible: VisibleCentres,
 ) -> Response:
-    """Start an upload. Send the bytes with ``PATCH upload_url``."""
+    """Start an upload. Send the bytes with ``PATCH upload_url``. An upload without a
+    device belongs to no centre and needs a system administrator."""
     centre_id = None
+    if body.device_id is None and not sees_everything(principal):
+        raise HTTPException(status_code=403, detail="an upload without a device needs an admin")
     if body.device_id is not None:
         device = devices_service.get_device(session, body.device_id)
-        if device is None:
+        if device is None or device.centre_id not in visible:
             raise HTTPException(status_code=404, detail=f"unknown device {body.device_id!r}")
         centre_id = device.centre_id
     try:
@@ -148,7 +183,7 @@ def create_file(
     return JSONResponse(out.model_dump(mode="json"), status_code=201, headers=headers)
 
 
-@router.get("/files/{file_id}", response_model=FileOut)
+@router.get("/files/{file_id}", response_model=FileOut, dependencies=READ)
 def get_file(
     file_id: UUID, request: Request, session: SessionDep, files: FileServiceDep
 ) -> FileOut:
@@ -158,7 +193,7 @@ def get_file(
     return _out(request, row)
 
 
-@router.head("/files/{file_id}", name="head_file")
+@router.head("/files/{file_id}", name="head_file", dependencies=READ)
 def head_file(file_id: UUID, session: SessionDep, files: FileServiceDep) -> Response:
     """``Upload-Offset``: where to resume."""
     row = files.get_upload(session, str(file_id))
@@ -172,6 +207,7 @@ def head_file(file_id: UUID, session: SessionDep, files: FileServiceDep) -> Resp
     name="patch_file",
     status_code=204,
     responses={409: {}, 413: {}, 422: {"description": "checksum mismatch"}},
+    dependencies=[*WRITE, Depends(visible_upload)],
 )
 async def patch_file(
     file_id: UUID,
@@ -278,7 +314,12 @@ def _content_disposition(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-@router.get("/files/{file_id}/content", name="file_content", response_class=StreamingResponse)
+@router.get(
+    "/files/{file_id}/content",
+    name="file_content",
+    response_class=StreamingResponse,
+    dependencies=READ,
+)
 def file_content(
     file_id: UUID,
     session: SessionDep,
