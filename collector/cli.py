@@ -394,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help=f"comma-separated, repeatable: {', '.join(perm.value for perm in Permission)}",
     )
-    p.add_argument("--quiet", action="store_true", help="print only the token")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the token")
     p.set_defaults(func=cmd_token_add)
 
     p = sub.add_parser(

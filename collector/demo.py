@@ -179,7 +179,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 access_log=False,
             )
         )
-        server.run()
+        # uvicorn re-raises Ctrl-C once it has shut down; that is the normal way out here.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
     finally:
         if agents is not None:
             agents.send_signal(signal.SIGTERM)

@@ -1,24 +1,25 @@
-"""The collector's MQTT connection (paho-mqtt 2.x).
+"""The collector's MQTT connection (paho-mqtt 2.x): what both links share, and the
+in-process link.
 
 Persistent session (``clean_session=False``) with manual acknowledgement: a QoS 1 message
-is acknowledged only after the database commit that stored it (:meth:`MqttLink.ack`), so a
-collector that dies mid-batch gets the unacknowledged messages again when it reconnects.
-Callbacks run in paho's network thread and do nothing but put messages on a bounded queue.
+is acknowledged only after the database commit that stored it (:meth:`LinkState.ack_all`), so
+a collector that dies mid-batch gets the unacknowledged messages again when it reconnects.
+The paho side is :class:`collector.mqtt_session.PahoSession`; here its callbacks do nothing
+but put messages on the bounded ingest inbox.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
-
-import paho.mqtt.client as mqtt
 
 from collector.inbox import Inbox
 from collector.metrics import CollectorMetrics
-from collector.mqtt_receiver import make_client, message_topic
+from collector.mqtt_session import Item, PahoSession
 from collector.settings import MqttSettings
 from contract import topics
 
@@ -76,77 +77,36 @@ def subscriptions(shared: bool) -> list[tuple[str, int]]:
     return [(events, 1), (acks, 1), (topics.SUB_STATUS, 1)]
 
 
-class MqttLink:
-    """Subscribes to events, acks and status; publishes commands, configs and receipts.
+def session_options(settings: MqttSettings, url: str | None = None) -> dict[str, Any]:
+    """The options of :class:`collector.mqtt_session.PahoSession` for these settings."""
+    address = parse_broker_url(url or settings.url)
+    return {
+        "host": address.host,
+        "port": address.port,
+        "keepalive": settings.keepalive_s,
+        "client_id": settings.client_id,
+        "username": settings.username or address.username,
+        "password": settings.password or address.password,
+        "tls": address.tls,
+        "tls_ca_file": settings.tls_ca_file,
+        "tls_cert_file": settings.tls_cert_file,
+        "tls_key_file": settings.tls_key_file,
+        "max_inflight": settings.max_inflight,
+        "subscriptions": subscriptions(settings.shared_subscription),
+    }
 
-    The paho client runs in this process (``mqtt.receiver_process = false``); see
-    :class:`collector.mqtt_process.ProcessMqttLink` for the default. Implements
-    :class:`collector.publisher.Publisher`.
+
+class LinkState:
+    """What both links share: connection state, generation and acks of current messages.
+
+    A subclass sends acks in :meth:`_ack` and reports state through :meth:`_set_state`.
     """
 
-    def __init__(
-        self,
-        settings: MqttSettings,
-        inbox: Inbox[Inbound],
-        *,
-        url: str | None = None,
-        metrics: CollectorMetrics | None = None,
-    ) -> None:
-        self._settings = settings
-        self._address = parse_broker_url(url or settings.url)
-        self._inbox = inbox
+    def __init__(self, metrics: CollectorMetrics | None) -> None:
         self._metrics = metrics
         self._generation = 0
         self._connected = threading.Event()
         self._subscribed = threading.Event()
-        self._stopping = False
-        self._sub_mid: int | None = None
-        self._full_warned = False
-        self._client = self._make_client()
-
-    # -- setup ---------------------------------------------------------------------------
-
-    def _make_client(self) -> mqtt.Client:
-        s = self._settings
-        client = make_client(
-            {
-                "client_id": s.client_id,
-                "username": s.username or self._address.username,
-                "password": s.password or self._address.password,
-                "tls": self._address.tls,
-                "tls_ca_file": s.tls_ca_file,
-                "tls_cert_file": s.tls_cert_file,
-                "tls_key_file": s.tls_key_file,
-                "max_inflight": s.max_inflight,
-            }
-        )
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
-        return client
-
-    def subscriptions(self) -> list[tuple[str, int]]:
-        return subscriptions(self._settings.shared_subscription)
-
-    # -- lifecycle -----------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._stopping = False
-        self._client.connect_async(
-            self._address.host, self._address.port, keepalive=self._settings.keepalive_s
-        )
-        self._client.loop_start()
-
-    def stop(self) -> None:
-        self._stopping = True
-        try:
-            self._client.disconnect()
-        except Exception:  # pragma: no cover - disconnect on a dead socket
-            log.debug("disconnect failed", exc_info=True)
-        self._client.loop_stop()
-        self._connected.clear()
-        self._subscribed.clear()
 
     def wait_ready(self, timeout: float) -> bool:
         """True once connected and subscribed."""
@@ -162,104 +122,95 @@ class MqttLink:
 
     @property
     def generation(self) -> int:
+        """The current connection; :attr:`Inbound.generation` is compared with it."""
         return self._generation
 
-    # -- publisher -----------------------------------------------------------------------
-
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
-        """Queue a message; paho keeps QoS 1 messages across reconnects."""
-        info = self._client.publish(topic, payload, qos=qos, retain=retain)
-        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            log.warning("publish to %s failed: %s", topic, mqtt.error_string(info.rc))
+    def _set_state(self, connected: bool, subscribed: bool, generation: int | None = None) -> None:
+        if generation is not None:
+            self._generation = generation
+        (self._connected.set if connected else self._connected.clear)()
+        (self._subscribed.set if subscribed else self._subscribed.clear)()
+        if self._metrics:
+            self._metrics.mqtt_connected.set(1 if connected else 0)
 
     def ack(self, mid: int, qos: int) -> None:
-        """Acknowledge a received QoS 1 message (after its commit)."""
-        if qos == 0:
-            return
-        rc = self._client.ack(mid, qos)
-        if rc != mqtt.MQTT_ERR_SUCCESS:
-            log.debug("ack of mid %d not sent: %s", mid, mqtt.error_string(rc))
-
-    def ack_all(self, messages: Sequence[Inbound]) -> None:
-        for message in messages:
-            self.ack_inbound(message)
+        """Acknowledge a received QoS 1 message (after its commit) on the current connection."""
+        if qos:
+            self._ack(self._generation, [mid])
 
     def ack_inbound(self, message: Inbound) -> None:
-        """Acknowledge ``message`` if it arrived on the current connection.
+        self.ack_all((message,))
+
+    def ack_all(self, messages: Sequence[Inbound]) -> None:
+        """Acknowledge the messages that arrived on the current connection.
 
         A message from an earlier connection is redelivered by the broker on this one (same
         session) and acknowledged then; its old packet id may already name another message.
         """
-        if message.generation == self._generation:
-            self.ack(message.mid, message.qos)
+        current = self._generation
+        mids = [m.mid for m in messages if m.qos and m.generation == current]
+        if mids:
+            self._ack(current, mids)
 
-    # -- paho callbacks (network thread): enqueue only, never raise ----------------------
+    def _ack(self, generation: int, mids: list[int]) -> None:
+        raise NotImplementedError
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
-        try:
-            if reason_code.is_failure:
-                log.warning("broker refused connection: %s", reason_code)
-                return
-            self._generation += 1
-            self._connected.set()
-            if self._metrics:
-                self._metrics.mqtt_connected.set(1)
-            log.info(
-                "connected to %s:%d (session present: %s)",
-                self._address.host,
-                self._address.port,
-                flags.session_present,
-            )
-            result, mid = client.subscribe(self.subscriptions())
-            self._sub_mid = mid
-            if result != mqtt.MQTT_ERR_SUCCESS:
-                log.warning("subscribe failed: %s", mqtt.error_string(result))
-        except Exception:
-            log.exception("on_connect failed")
 
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # type: ignore[no-untyped-def]
-        try:
-            if mid != self._sub_mid:
-                return
-            failed = [rc for rc in reason_codes if rc.is_failure]
-            if failed:
-                log.error("broker refused subscriptions: %s", failed)
-                return
-            self._subscribed.set()
-        except Exception:
-            log.exception("on_subscribe failed")
+class _InboxSink:
+    """The in-process session's sink: state into the link, messages onto the inbox."""
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
-        try:
-            self._connected.clear()
-            self._subscribed.clear()
-            if self._metrics:
-                self._metrics.mqtt_connected.set(0)
-            if not self._stopping:
-                log.warning("disconnected from broker (%s); reconnecting", reason_code)
-        except Exception:
-            log.exception("on_disconnect failed")
+    def __init__(self, inbox: Inbox[Inbound], set_state: Callable[[bool, bool, int], None]) -> None:
+        self._inbox = inbox
+        self._set_state = set_state
+        self._full_warned = False
 
-    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:  # type: ignore[no-untyped-def]
-        try:
-            topic = message_topic(message)
-            payload = message.payload
-            item = Inbound(
-                topic,
-                payload if type(payload) is bytes else bytes(payload),
-                message.mid,
-                message.qos,
-                bool(message.retain),
-                self._generation,
-            )
-            # Back-pressure: block the network thread while the worker catches up; the broker
-            # holds the rest (its in-flight window for this client is full anyway).
-            while not self._stopping:
-                if self._inbox.put(item, timeout=0.5):
-                    self._full_warned = False
-                    return
-                if not self._full_warned:
-                    log.warning("ingest queue full (%d); waiting", self._inbox.maxsize)
-                    self._full_warned = True
-        except Exception:
-            log.exception("on_message failed")
+    def state(self, connected: bool, subscribed: bool, generation: int) -> None:
+        self._set_state(connected, subscribed, generation)
+
+    def message(self, item: Item, timeout: float) -> bool:
+        if self._inbox.put(Inbound(*item), timeout=timeout):
+            self._full_warned = False
+            return True
+        if not self._full_warned:
+            log.warning("ingest queue full (%d); waiting", self._inbox.maxsize)
+            self._full_warned = True
+        return False
+
+
+class MqttLink(LinkState):
+    """Subscribes to events, acks and status; publishes commands, configs and receipts.
+
+    The paho client runs in this process (``mqtt.receiver_process = false``); see
+    :class:`collector.mqtt_process.ProcessMqttLink` for the default. Implements
+    :class:`collector.publisher.Publisher`.
+    """
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        inbox: Inbox[Inbound],
+        *,
+        url: str | None = None,
+        metrics: CollectorMetrics | None = None,
+    ) -> None:
+        super().__init__(metrics)
+        self._settings = settings
+        sink = _InboxSink(inbox, self._set_state)
+        self._session = PahoSession(session_options(settings, url), sink)
+
+    def subscriptions(self) -> list[tuple[str, int]]:
+        return subscriptions(self._settings.shared_subscription)
+
+    def start(self) -> None:
+        self._session.start()
+
+    def stop(self) -> None:
+        self._session.stop()
+        self._set_state(False, False)
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        """Queue a message; paho keeps QoS 1 messages across reconnects."""
+        self._session.publish(topic, payload, qos, retain)
+
+    def _ack(self, generation: int, mids: list[int]) -> None:
+        self._session.ack(generation, mids)

@@ -15,12 +15,11 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Sequence
 from typing import Any
 
 from collector.inbox import Inbox
 from collector.metrics import CollectorMetrics
-from collector.mqtt_link import Inbound, parse_broker_url, subscriptions
+from collector.mqtt_link import Inbound, LinkState, session_options
 from collector.mqtt_receiver import read_frame, write_frame
 from collector.settings import MqttSettings
 
@@ -28,10 +27,15 @@ log = logging.getLogger(__name__)
 
 RESTART_DELAY_S = 1.0
 PENDING_MAX = 10_000  # publishes kept while the child restarts
+CHILD_GENERATION = 0xFFFF_FFFF  # low bits of a generation: the child's connection number
 
 
-class ProcessMqttLink:
-    """Implements :class:`collector.publisher.Publisher` and the ingest worker's link."""
+class ProcessMqttLink(LinkState):
+    """Implements :class:`collector.publisher.Publisher` and the ingest worker's link.
+
+    Its :attr:`generation` is the child's incarnation (high 32 bits) and the child's own
+    connection number (low 32 bits), so acks for a dead child's messages are skipped too.
+    """
 
     def __init__(
         self,
@@ -42,31 +46,13 @@ class ProcessMqttLink:
         metrics: CollectorMetrics | None = None,
         buffer_max: int = 20000,
     ) -> None:
-        address = parse_broker_url(url or settings.url)
-        self._config: dict[str, Any] = {
-            "host": address.host,
-            "port": address.port,
-            "keepalive": settings.keepalive_s,
-            "client_id": settings.client_id,
-            "username": settings.username or address.username,
-            "password": settings.password or address.password,
-            "tls": address.tls,
-            "tls_ca_file": settings.tls_ca_file,
-            "tls_cert_file": settings.tls_cert_file,
-            "tls_key_file": settings.tls_key_file,
-            "max_inflight": settings.max_inflight,
-            "subscriptions": subscriptions(settings.shared_subscription),
-            "buffer_max": buffer_max,
-        }
+        super().__init__(metrics)
+        self._config: dict[str, Any] = {**session_options(settings, url), "buffer_max": buffer_max}
         self._inbox = inbox
-        self._metrics = metrics
         self._proc: subprocess.Popen[bytes] | None = None
         self._write_lock = threading.Lock()
         self._pending: deque[tuple[Any, ...]] = deque(maxlen=PENDING_MAX)
         self._incarnation = 0
-        self._child_generation = 0
-        self._connected = threading.Event()
-        self._subscribed = threading.Event()
         self._stop = threading.Event()
         self._reader: threading.Thread | None = None
 
@@ -100,21 +86,6 @@ class ProcessMqttLink:
         self._proc = None
         self._set_state(False, False)
 
-    def wait_ready(self, timeout: float) -> bool:
-        return self._subscribed.wait(timeout)
-
-    @property
-    def connected(self) -> bool:
-        return self._connected.is_set()
-
-    @property
-    def ready(self) -> bool:
-        return self._subscribed.is_set()
-
-    @property
-    def generation(self) -> int:
-        return (self._incarnation << 32) | self._child_generation
-
     @property
     def pid(self) -> int | None:
         """The child's process id (tests kill it)."""
@@ -127,24 +98,16 @@ class ProcessMqttLink:
         if not self._send(frame):
             self._pending.append(frame)  # sent once the child is back
 
-    def ack(self, mid: int, qos: int) -> None:
-        if qos:
-            self._send(("ack", self._child_generation, [mid]))
+    def _ack(self, generation: int, mids: list[int]) -> None:
+        self._send(("ack", generation & CHILD_GENERATION, mids), generation >> 32)
 
-    def ack_inbound(self, message: Inbound) -> None:
-        self.ack_all((message,))
-
-    def ack_all(self, messages: Sequence[Inbound]) -> None:
-        """Acknowledge the messages that arrived on the child's current connection."""
-        current = self.generation
-        mids = [m.mid for m in messages if m.qos and m.generation == current]
-        if mids:
-            self._send(("ack", self._child_generation, mids))
-
-    def _send(self, frame: tuple[Any, ...]) -> bool:
+    def _send(self, frame: tuple[Any, ...], incarnation: int | None = None) -> bool:
+        """Write ``frame`` to the child (only to child ``incarnation`` if given)."""
         with self._write_lock:
             proc = self._proc
             if proc is None or proc.stdin is None:
+                return False
+            if incarnation is not None and incarnation != self._incarnation:
                 return False
             try:
                 write_frame(proc.stdin, frame)
@@ -163,7 +126,7 @@ class ProcessMqttLink:
         assert proc.stdin is not None
         with self._write_lock:
             self._incarnation += 1
-            self._child_generation = 0
+            self._generation = self._incarnation << 32
             self._proc = proc
             write_frame(proc.stdin, ("config", self._config))
             while self._pending:
@@ -212,11 +175,4 @@ class ProcessMqttLink:
                         return
             elif frame[0] == "state":
                 _, connected, subscribed, generation = frame
-                self._child_generation = generation
-                self._set_state(connected, subscribed)
-
-    def _set_state(self, connected: bool, subscribed: bool) -> None:
-        (self._connected.set if connected else self._connected.clear)()
-        (self._subscribed.set if subscribed else self._subscribed.clear)()
-        if self._metrics:
-            self._metrics.mqtt_connected.set(1 if connected else 0)
+                self._set_state(connected, subscribed, (self._incarnation << 32) | generation)

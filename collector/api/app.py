@@ -11,7 +11,7 @@ import ipaddress
 import logging
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
 
 from collector.api.deps import ApiRuntime
 from collector.api.http_metrics import HttpMetrics, HttpMetricsMiddleware
@@ -70,4 +70,38 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
     for module in (auth, devices, events, dead_letters, commands, files):
         api.include_router(module.router)
     app.include_router(api)
+    mount_console(app)
     return app
+
+
+def mount_console(app: FastAPI) -> None:
+    """The console's pages, its live streams and its static files, at ``/``."""
+    from fastapi.responses import PlainTextResponse, RedirectResponse
+    from fastapi.staticfiles import StaticFiles
+
+    from collector.console import live, pages
+    from collector.console.deps import (
+        CsrfRejected,
+        LoginRequired,
+        PageForbidden,
+        login_redirect_url,
+    )
+    from web_console import STATIC
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        if request.url.path.startswith("/console/events/"):
+            return PlainTextResponse("login required", status_code=401)
+        return RedirectResponse(login_redirect_url(exc.next_url, exc.expired), status_code=303)
+
+    @app.exception_handler(PageForbidden)
+    async def _forbidden(request: Request, exc: PageForbidden) -> Response:
+        return PlainTextResponse(f"无权访问 / forbidden: {exc.permission}", status_code=403)
+
+    @app.exception_handler(CsrfRejected)
+    async def _csrf(request: Request, exc: CsrfRejected) -> Response:
+        return PlainTextResponse("CSRF 校验失败 / CSRF check failed", status_code=403)
+
+    app.include_router(live.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")

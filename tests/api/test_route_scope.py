@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
@@ -44,6 +45,12 @@ HEADERS: dict[tuple[str, str], dict[str, str]] = {
         "Content-Type": "application/offset+octet-stream",
     },
 }
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str  # with the prefixes of the routers it is included in
+    api_route: APIRoute
 
 
 @pytest.fixture
@@ -85,11 +92,15 @@ def county_b(runtime: ApiTestRuntime, client: TestClient) -> dict[str, str]:
     }
 
 
-def api_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:
+def api_routes(app: FastAPI) -> list[tuple[str, Route]]:
+    """(method, route) for every registered route under /api/v1, included routers too."""
     found = []
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.path.startswith("/api/v1"):
-            found += [(method, route) for method in sorted(route.methods)]
+    for context in iter_route_contexts(app.routes):
+        original = context.original_route
+        path = context.path
+        if isinstance(original, APIRoute) and path and path.startswith("/api/v1"):
+            route = Route(path, original)
+            found += [(method, route) for method in sorted(context.methods or ())]
     assert len(found) >= 12, "the walk found too few routes"
     return found
 
@@ -98,7 +109,7 @@ def fill(path: str, ids: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], path)
 
 
-def call(client: TestClient, method: str, route: APIRoute, ids: dict[str, str]) -> Any:
+def call(client: TestClient, method: str, route: Route, ids: dict[str, str]) -> Any:
     key = (method, route.path)
     return client.request(
         method,
@@ -145,7 +156,8 @@ def test_every_route_declares_a_permission(app: FastAPI) -> None:
         if route.path in OPEN:
             continue
         declared = [
-            getattr(d.call, "required_permission", None) for d in route.dependant.dependencies
+            getattr(d.call, "required_permission", None)
+            for d in route.api_route.dependant.dependencies
         ]
         assert any(declared), f"{method} {route.path} declares no permission (use require())"
 

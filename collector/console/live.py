@@ -1,0 +1,97 @@
+"""Live updates by server-sent events: an endpoint polls the database (scoped like the page)
+and sends what changed; ``web_console/static/console.js`` applies it to the page.
+
+Polling the database rather than listening to the ingest keeps this correct when several
+collectors share one database: whichever instance stored the change, every console sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from sqlmodel import Session, select
+
+from collector.api.deps import SESSION_COOKIE, RuntimeDep
+from collector.auth.models import UserSession
+from collector.auth.passwords import token_digest
+from collector.auth.scope import visible_centre_ids
+from collector.console.deps import PageUser, page_permission
+from collector.console.pages import device_row
+from collector.db_types import utcnow
+from collector.devices import service as devices_service
+
+router = APIRouter(include_in_schema=False)
+
+POLL_S = 1.0
+SESSION_CHECK_S = 15.0
+
+
+def sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def session_alive(session: Session, token: str, idle_s: float) -> bool:
+    """Whether the login behind an open stream still holds, without sliding its idle timer
+    (an open page is not activity)."""
+    row = session.exec(
+        select(UserSession).where(UserSession.token_hash == token_digest(token))
+    ).first()
+    now = utcnow()
+    return (
+        row is not None
+        and now < row.expires_at
+        and (now - row.last_seen_at).total_seconds() < idle_s
+    )
+
+
+async def poll_stream(
+    request: Request, snapshot: Callable[[], dict[str, Any]], alive: Callable[[], bool]
+) -> AsyncIterator[bytes]:
+    """Send ``snapshot()``'s changed items as ``update`` events; a full one first."""
+    last: dict[str, Any] = {}
+    since_check = 0.0
+    yield b"retry: 2000\n\n"
+    while not await request.is_disconnected():
+        current = await run_in_threadpool(snapshot)
+        changed = [v for k, v in current.items() if last.get(k) != v]
+        gone = [k for k in last if k not in current]
+        if changed or gone:
+            yield sse("update", {"items": changed, "gone": gone})
+        last = current
+        await asyncio.sleep(POLL_S)
+        since_check += POLL_S
+        if since_check >= SESSION_CHECK_S:
+            since_check = 0.0
+            if not await run_in_threadpool(alive):
+                yield sse("logout", {})
+                return
+
+
+@router.get("/console/events/devices", dependencies=[page_permission("devices.view")])
+async def device_events(request: Request, user: PageUser, runtime: RuntimeDep) -> Any:
+    """Devices of the user's centres: online, last heartbeat, backlog, config version."""
+    engine = runtime.engine
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    idle_s = runtime.settings.auth.session_idle_minutes * 60
+
+    def snapshot() -> dict[str, Any]:
+        with Session(engine) as session:
+            visible = sorted(visible_centre_ids(session, user))
+            rows, _ = devices_service.list_devices(session, centre_ids=visible, limit=2000)
+            return {d.id: device_row(d) for d in rows}
+
+    def alive() -> bool:
+        with Session(engine) as session:
+            return session_alive(session, cookie, idle_s)
+
+    return StreamingResponse(
+        poll_stream(request, snapshot, alive),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

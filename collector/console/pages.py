@@ -1,0 +1,394 @@
+"""The core console pages. A module's ``pages.py`` follows the same pattern: a router, one
+``page_permission`` per page, ``Page`` for the context, ``CheckedForm`` for every POST."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from collector.api import queries
+from collector.api.deps import (
+    SESSION_COOKIE,
+    CsrfDep,
+    PublisherDep,
+    RuntimeDep,
+    SessionDep,
+    client_ip,
+)
+from collector.api.routes.auth import login_user, set_session_cookie
+from collector.auth import service as auth_service
+from collector.auth.audit import audit
+from collector.auth.models import AuditEntry, User
+from collector.auth.permissions import ROLE_LABELS, Role
+from collector.auth.scope import scoped
+from collector.centres.models import Centre, CentreLevel
+from collector.commands import service as commands_service
+from collector.console.deps import (
+    LOGIN_NONCE_COOKIE,
+    CheckedForm,
+    Page,
+    PageContext,
+    page_permission,
+    templates,
+)
+from collector.console.i18n import LANG_COOKIE, request_language, translate
+from collector.devices import service as devices_service
+from collector.devices.models import Device
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+
+
+def backlog(device: Device) -> int | None:
+    """Outbox depth from the last heartbeat, if the agent reported one."""
+    outbox = (device.heartbeat or {}).get("outbox")
+    depth = outbox.get("depth") if isinstance(outbox, dict) else None
+    return depth if isinstance(depth, int) else None
+
+
+def device_row(device: Device) -> dict[str, Any]:
+    beat = device.last_heartbeat_at
+    return {
+        "id": device.id,
+        "centre_id": device.centre_id,
+        "kind": device.kind,
+        "name": device.name,
+        "online": device.online,
+        "last_heartbeat_at": beat.isoformat(timespec="seconds") if beat else None,
+        "backlog": backlog(device),
+        "config_version": device.applied_config_version,
+    }
+
+
+def _safe_next(url: str | None) -> str:
+    return url if url and url.startswith("/") and not url.startswith("//") else "/"
+
+
+# -- login ------------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_page(
+    request: Request,
+    csrf: CsrfDep,
+    next: str = "/",
+    expired: bool = False,
+    error: str = "",
+    status_code: int = 200,
+) -> Response:
+    lang = request_language(request)
+    nonce = request.cookies.get(LOGIN_NONCE_COOKIE) or secrets.token_urlsafe(16)
+    response = templates.TemplateResponse(
+        request,
+        "login.html",
+        {
+            "t": lambda key: translate(lang, key),
+            "lang": lang,
+            "csrf_token": csrf.issue(nonce),
+            "next": _safe_next(next),
+            "expired": expired,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+    response.set_cookie(LOGIN_NONCE_COOKIE, nonce, httponly=True, samesite="lax", path="/")
+    _remember_language(request, response)
+    return response
+
+
+@router.post("/login")
+def login_submit(
+    request: Request, form: CheckedForm, session: SessionDep, runtime: RuntimeDep, csrf: CsrfDep
+) -> Response:
+    next_url = _safe_next(str(form.get("next") or "/"))
+    try:
+        _, token = login_user(
+            request, session, runtime, str(form.get("username", "")), str(form.get("password", ""))
+        )
+    except auth_service.AuthError as exc:
+        return login_page(request, csrf, next=next_url, error=str(exc), status_code=401)
+    response = RedirectResponse(next_url, status_code=303)
+    set_session_cookie(response, token, request)
+    response.delete_cookie(LOGIN_NONCE_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout")
+def logout_submit(request: Request, form: CheckedForm, session: SessionDep) -> Response:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        auth_service.end_session(session, cookie, ip=client_ip(request))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _remember_language(request: Request, response: Response) -> None:
+    lang = request.query_params.get("lang")
+    if lang in ("zh", "en"):
+        response.set_cookie(LANG_COOKIE, lang, samesite="lax", path="/", max_age=365 * 86400)
+
+
+def render(page: PageContext, template: str, status_code: int = 200, **values: Any) -> Response:
+    response: Response = page.render(template, status_code=status_code, **values)
+    _remember_language(page.request, response)
+    return response
+
+
+@router.get("/")
+def home(page: Page) -> Response:
+    from collector.console.menu import menu_for
+
+    entries = menu_for(page.user)
+    return RedirectResponse(entries[0].path if entries else "/devices", status_code=303)
+
+
+# -- devices ----------------------------------------------------------------------------
+
+
+@router.get("/devices", dependencies=[page_permission("devices.view")])
+def devices_page(
+    page: Page, session: SessionDep, offset: Annotated[int, Query(ge=0)] = 0
+) -> Response:
+    rows, total = devices_service.list_devices(
+        session, centre_ids=sorted(page.visible), limit=500, offset=offset
+    )
+    return render(page, "devices.html", devices=[device_row(d) for d in rows], total=total)
+
+
+def _visible_device(page: PageContext, session: SessionDep, device_id: str) -> Device:
+    device = devices_service.get_device(session, device_id)
+    if device is None or device.centre_id not in page.visible:
+        raise HTTPException(status_code=404, detail=page.t("not_found"))
+    return device
+
+
+@router.get("/devices/{device_id}", dependencies=[page_permission("devices.view")])
+def device_page(page: Page, session: SessionDep, device_id: str, sent: str = "") -> Response:
+    device = _visible_device(page, session, device_id)
+    events, _ = queries.list_events(
+        session, device_id=device.id, centre_ids=page.visible, limit=20, with_total=False
+    )
+    commands, _ = commands_service.list_commands(
+        session, device_id=device.id, centre_ids=page.visible, limit=20
+    )
+    return render(
+        page,
+        "device.html",
+        device=device_row(device),
+        heartbeat=json.dumps(device.heartbeat or {}, ensure_ascii=False, indent=1),
+        events=events,
+        commands=commands,
+        sent=sent,
+        can_command=auth_service.has_permission(page.user, "devices.command"),
+    )
+
+
+@router.post("/devices/{device_id}/commands", dependencies=[page_permission("devices.command")])
+def device_command(
+    page: Page,
+    form: CheckedForm,
+    session: SessionDep,
+    publisher: PublisherDep,
+    device_id: str,
+) -> Response:
+    device = _visible_device(page, session, device_id)
+    try:
+        args = json.loads(str(form.get("args") or "{}"))
+        if not isinstance(args, dict):
+            raise ValueError("args must be a JSON object")
+        command = commands_service.send_command(
+            session,
+            publisher,
+            device_id=device.id,
+            action=str(form.get("action", "")),
+            args=args,
+            ttl_s=300,
+            created_by=page.user.username,
+        )
+    except (ValueError, commands_service.CommandError) as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    audit(
+        session,
+        actor=page.user,
+        action="command.send",
+        target_type="command",
+        target_id=command.id,
+        centre_id=command.centre_id,
+        ip=client_ip(page.request),
+        detail={"device": device.id, "action": command.action},
+    )
+    session.commit()
+    return RedirectResponse(f"/devices/{device.id}?sent={command.id}", status_code=303)
+
+
+# -- events, dead letters, audit --------------------------------------------------------
+
+
+@router.get("/events", dependencies=[page_permission("events.view")])
+def events_page(
+    page: Page,
+    session: SessionDep,
+    device: Annotated[str | None, Query(max_length=64)] = None,
+    event_type: Annotated[str | None, Query(alias="type", max_length=96)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    rows, total = queries.list_events(
+        session,
+        device_id=device or None,
+        event_type=event_type or None,
+        centre_ids=page.visible,
+        limit=PAGE_SIZE,
+        offset=offset,
+    )
+    return render(
+        page,
+        "events.html",
+        events=rows,
+        total=total,
+        offset=offset,
+        limit=PAGE_SIZE,
+        filters={"device": device or "", "type": event_type or ""},
+    )
+
+
+def _sees_everything(user: User) -> bool:
+    return user.role == Role.SYSTEM_ADMIN
+
+
+@router.get("/dead-letters", dependencies=[page_permission("deadletters.view")])
+def dead_letters_page(
+    page: Page, session: SessionDep, offset: Annotated[int, Query(ge=0)] = 0
+) -> Response:
+    from collector.api.routes.dead_letters import printable_preview
+
+    rows, total = queries.list_dead_letters(
+        session,
+        centre_ids=None if _sees_everything(page.user) else page.visible,
+        limit=PAGE_SIZE,
+        offset=offset,
+    )
+    letters = [(r, printable_preview(r.raw, 120)) for r in rows]
+    return render(
+        page, "dead_letters.html", letters=letters, total=total, offset=offset, limit=PAGE_SIZE
+    )
+
+
+@router.get("/audit", dependencies=[page_permission("audit.view")])
+def audit_page(
+    page: Page, session: SessionDep, offset: Annotated[int, Query(ge=0)] = 0
+) -> Response:
+    query = select(AuditEntry)
+    if not _sees_everything(page.user):
+        query = scoped(query, AuditEntry.centre_id, page.visible)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(
+        query.order_by(col(AuditEntry.id).desc()).offset(offset).limit(PAGE_SIZE)
+    ).all()
+    return render(page, "audit.html", entries=rows, total=total, offset=offset, limit=PAGE_SIZE)
+
+
+# -- users and centres ------------------------------------------------------------------
+
+
+def _users_page(page: PageContext, session: SessionDep, error: str = "", status: int = 200):
+    query = select(User)
+    if not _sees_everything(page.user):
+        query = scoped(query, User.centre_id, page.visible)
+    users = session.exec(query.order_by(col(User.username))).all()
+    roles = [(r.value, ROLE_LABELS[r][0 if page.lang == "zh" else 1]) for r in Role]
+    if not _sees_everything(page.user):
+        roles = [r for r in roles if r[0] != Role.SYSTEM_ADMIN]
+    return render(
+        page,
+        "users.html",
+        status_code=status,
+        users=users,
+        roles=roles,
+        centres=sorted(page.visible),
+        error=error,
+    )
+
+
+@router.get("/users", dependencies=[page_permission("users.manage")])
+def users_page(page: Page, session: SessionDep) -> Response:
+    return _users_page(page, session)
+
+
+@router.post("/users", dependencies=[page_permission("users.manage")])
+def users_create(page: Page, form: CheckedForm, session: SessionDep, runtime: RuntimeDep):
+    try:
+        auth_service.create_user(
+            session,
+            username=str(form.get("username", "")),
+            password=str(form.get("password", "")),
+            role=str(form.get("role", "")),
+            centre_id=str(form.get("centre_id") or "") or None,
+            display_name=str(form.get("display_name", "")),
+            actor=page.user,
+            ip=client_ip(page.request),
+            policy=runtime.settings.auth,
+        )
+    except (ValueError, auth_service.GrantDenied) as exc:
+        session.rollback()
+        return _users_page(page, session, error=str(exc), status=422)
+    return RedirectResponse("/users", status_code=303)
+
+
+def _centres_page(page: PageContext, session: SessionDep, error: str = "", status: int = 200):
+    query = scoped(select(Centre), Centre.id, page.visible)
+    centres = session.exec(query.order_by(col(Centre.id))).all()
+    return render(
+        page,
+        "centres.html",
+        status_code=status,
+        centres=centres,
+        levels=[lvl.value for lvl in CentreLevel],
+        error=error,
+    )
+
+
+@router.get("/centres", dependencies=[page_permission("centres.manage")])
+def centres_page(page: Page, session: SessionDep) -> Response:
+    return _centres_page(page, session)
+
+
+@router.post("/centres", dependencies=[page_permission("centres.manage")])
+def centres_create(page: Page, form: CheckedForm, session: SessionDep) -> Response:
+    parent = str(form.get("parent_id") or "") or None
+    centre_id = str(form.get("id", ""))
+    if (parent is None and not _sees_everything(page.user)) or (
+        parent is not None and parent not in page.visible
+    ):
+        return _centres_page(page, session, error=page.t("forbidden"), status=403)
+    if session.get(Centre, centre_id) is not None:
+        return _centres_page(page, session, error=f"{centre_id}: exists", status=422)
+    try:
+        devices_service.ensure_centre(
+            session,
+            centre_id,
+            str(form.get("name", "")) or centre_id,
+            str(form.get("level", "county")),
+            parent,
+        )
+    except ValueError as exc:
+        session.rollback()
+        return _centres_page(page, session, error=str(exc), status=422)
+    audit(
+        session,
+        actor=page.user,
+        action="centre.create",
+        target_type="centre",
+        target_id=centre_id,
+        centre_id=centre_id,
+        ip=client_ip(page.request),
+    )
+    session.commit()
+    return RedirectResponse("/centres", status_code=303)
