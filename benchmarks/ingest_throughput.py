@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 from datetime import datetime
 
 from sqlalchemy import create_engine, text
@@ -59,37 +60,50 @@ def collector_rate(broker: Mosquitto, db_url: str, messages, devices: list[str])
         shutil.rmtree(work, ignore_errors=True)
 
 
+def bare_rate(broker: Mosquitto, messages: list[tuple[str, bytes]]) -> float:
+    bare_subscriber(broker.port, 0, "prepare")
+    publish_all(broker.port, messages)
+    n, span = bare_subscriber(broker.port, len(messages), "consume")
+    return n / span
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--devices", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; medians are compared")
     parser.add_argument("--postgres", action="store_true", help="also run on PostgreSQL")
     args = parser.parse_args()
 
     devices = [f"bench-{i:03d}" for i in range(args.devices)]
     messages = make_events(args.events, devices)
+    targets = ["sqlite"] + (["postgresql"] if args.postgres and postgres.available() else [])
+    rates: dict[str, list[float]] = {"bare": [], **{t: [] for t in targets}}
     broker = Mosquitto().start()
     try:
-        bare_subscriber(broker.port, 0, "prepare")
-        publish_all(broker.port, messages)
-        n, span = bare_subscriber(broker.port, len(messages), "consume")
-        bare = n / span
-        print(f"bare paho subscriber: {n} messages in {span:.2f}s = {bare:,.0f} msg/s")
-
-        targets = [("sqlite", None)]
-        if args.postgres and postgres.available():
-            targets.append(("postgresql", postgres.TempDatabase()))
-        for name, pg in targets:
-            url = pg.url if pg else f"sqlite:///{tmpdir('prtc-bench-db-') / 'bench.db'}"
-            rate = collector_rate(broker, url, messages, devices)
-            print(
-                f"collector on {name}: {rate:,.0f} events/s stored "
-                f"= {rate / bare:.2f} of the bare subscriber (goal >= 0.70)"
-            )
-            if pg:
-                pg.drop()
+        # Rounds interleave the consumers so that a busy moment of the machine hits all alike.
+        for round_no in range(1, args.repeat + 1):
+            rates["bare"].append(bare_rate(broker, messages))
+            for name in targets:
+                pg = postgres.TempDatabase() if name == "postgresql" else None
+                url = pg.url if pg else f"sqlite:///{tmpdir('prtc-bench-db-') / 'bench.db'}"
+                try:
+                    rates[name].append(collector_rate(broker, url, messages, devices))
+                finally:
+                    if pg:
+                        pg.drop()
+            line = ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in rates.items())
+            print(f"round {round_no}: {line}")
     finally:
         broker.close()
+    bare = statistics.median(rates["bare"])
+    print(f"bare paho subscriber: median {bare:,.0f} msg/s over {args.repeat} rounds")
+    for name in targets:
+        rate = statistics.median(rates[name])
+        print(
+            f"collector on {name}: median {rate:,.0f} events/s stored "
+            f"= {rate / bare:.2f} of the bare subscriber (goal >= 0.70)"
+        )
 
 
 if __name__ == "__main__":

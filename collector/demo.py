@@ -75,7 +75,42 @@ def demo_settings(args: argparse.Namespace) -> CollectorSettings:
     )
 
 
-def enrol_demo_site(settings: CollectorSettings, devices: list[str]) -> None:
+DEMO_ADMIN = "admin"
+
+
+def demo_admin_password(data_dir: Path) -> str:
+    """The first administrator's password: generated once, kept in DATA_DIR/admin_password."""
+    from collector.cli import generate_password
+
+    path = data_dir / "admin_password"
+    if path.exists():
+        return path.read_text().strip()
+    password = generate_password()
+    path.write_text(password)
+    path.chmod(0o600)
+    return password
+
+
+def ensure_demo_admin(session: Session, settings: CollectorSettings, password: str) -> None:
+    from sqlmodel import select
+
+    from collector.auth import service as auth_service
+    from collector.auth.models import User
+
+    if session.exec(select(User.id).where(User.username == DEMO_ADMIN)).first() is None:
+        auth_service.create_user(
+            session,
+            username=DEMO_ADMIN,
+            password=password,
+            role="system_admin",
+            display_name="演示管理员",
+            policy=settings.auth,
+        )
+
+
+def enrol_demo_site(
+    settings: CollectorSettings, devices: list[str], admin_password: str | None = None
+) -> None:
     from collector import migrate
     from collector.db import make_engine
     from collector.devices import service
@@ -100,6 +135,8 @@ def enrol_demo_site(settings: CollectorSettings, devices: list[str]) -> None:
                         kind="sim",
                         name=f"模拟设备 {device}",
                     )
+            if admin_password is not None:
+                ensure_demo_admin(session, settings, admin_password)
     finally:
         engine.dispose()
 
@@ -145,7 +182,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     quiet_libraries()
     settings = demo_settings(args)
     devices = [f"sim-{i:03d}" for i in range(1, args.agents + 1)]
-    enrol_demo_site(settings, devices)
+    admin_password = demo_admin_password(args.data_dir.resolve())
+    enrol_demo_site(settings, devices, admin_password)
     runtime = Runtime(settings).start()
     agents: subprocess.Popen[bytes] | None = None
     try:
@@ -159,8 +197,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 [
                     "",
                     "  公共资源交易中心现场平台 — demo / 演示",
+                    f"  Console / 控制台:     {url}/",
+                    f"  Log in / 登录:        {DEMO_ADMIN} / {admin_password}"
+                    f"  (kept in {args.data_dir.resolve() / 'admin_password'})",
                     f"  API docs / 接口文档:  {url}/api/docs",
-                    f"  Devices / 设备:       {url}/api/v1/devices",
                     f"  Broker / 消息服务器:  {runtime.broker_url} (embedded, anonymous)",
                     f"  Data / 数据目录:      {args.data_dir.resolve()}",
                     f"  Simulated devices:    {', '.join(devices)} in centre {DEMO_CITY}",

@@ -18,6 +18,7 @@ This module imports only the standard library and paho, so the child process sta
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -65,10 +66,18 @@ def make_client(options: dict[str, Any]) -> mqtt.Client:
             certfile=options.get("tls_cert_file") or None,
             keyfile=options.get("tls_key_file") or None,
         )
+    client.on_socket_open = _disable_nagle
     client.max_inflight_messages_set(int(options.get("max_inflight", 1000)))
     client.max_queued_messages_set(0)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     return client
+
+
+def _disable_nagle(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
+    """paho leaves Nagle's algorithm on; small acks and receipts then wait for the broker's
+    delayed ACK (up to 40 ms)."""
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def message_topic(message: mqtt.MQTTMessage) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import queue
 import random
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -164,6 +165,7 @@ class MqttLink:
                 certfile=str(s.tls_cert_file) if s.tls_cert_file else None,
                 keyfile=str(s.tls_key_file) if s.tls_key_file else None,
             )
+        client.on_socket_open = self._guard(_disable_nagle)
         client.on_connect = self._guard(self._on_connect)
         client.on_disconnect = self._guard(self._on_disconnect)
         client.on_message = self._guard(self._on_message)
@@ -298,3 +300,10 @@ class MqttLink:
         ):
             self._logger.info("stale offline status on own topic; republishing online")
             self._client.publish(self._status_topic, self._status("online"), qos=1, retain=True)
+
+
+def _disable_nagle(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
+    """paho leaves Nagle's algorithm on; with the broker's delayed ACKs it held small
+    publishes back for up to 40 ms whenever receipts flowed the other way."""
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

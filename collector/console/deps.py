@@ -15,7 +15,7 @@ from collector.api.deps import SESSION_COOKIE, CsrfDep, RuntimeDep, SessionDep
 from collector.auth import service as auth_service
 from collector.auth.models import User
 from collector.auth.scope import visible_centre_ids
-from collector.console.i18n import request_language, translate
+from collector.console.i18n import LANG_COOKIE, LANGUAGES, request_language, translate
 from collector.console.menu import menu_for
 from collector.security.csrf import FORM_FIELD
 from web_console import TEMPLATES
@@ -95,7 +95,7 @@ class PageContext:
         return translate(self.lang, key)
 
     def render(self, template: str, status_code: int = 200, **values: Any) -> Any:
-        return templates.TemplateResponse(
+        response = templates.TemplateResponse(
             self.request,
             template,
             {
@@ -109,6 +109,15 @@ class PageContext:
             },
             status_code=status_code,
         )
+        remember_language(self.request, response)
+        return response
+
+
+def remember_language(request: Request, response: Any) -> None:
+    """``?lang=`` switches the language and is remembered in a cookie."""
+    lang = request.query_params.get("lang")
+    if lang in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, lang, samesite="lax", path="/", max_age=365 * 86400)
 
 
 def page_context(

@@ -30,6 +30,7 @@ router = APIRouter(include_in_schema=False)
 
 POLL_S = 1.0
 SESSION_CHECK_S = 15.0
+MAX_STREAM_S = 3600.0  # then the browser reconnects (EventSource does) and is checked anew
 
 
 def sse(event: str, data: Any) -> bytes:
@@ -56,8 +57,9 @@ async def poll_stream(
     """Send ``snapshot()``'s changed items as ``update`` events; a full one first."""
     last: dict[str, Any] = {}
     since_check = 0.0
+    deadline = asyncio.get_running_loop().time() + MAX_STREAM_S
     yield b"retry: 2000\n\n"
-    while not await request.is_disconnected():
+    while not await request.is_disconnected() and asyncio.get_running_loop().time() < deadline:
         current = await run_in_threadpool(snapshot)
         changed = [v for k, v in current.items() if last.get(k) != v]
         gone = [k for k in last if k not in current]

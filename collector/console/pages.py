@@ -35,9 +35,10 @@ from collector.console.deps import (
     Page,
     PageContext,
     page_permission,
+    remember_language,
     templates,
 )
-from collector.console.i18n import LANG_COOKIE, request_language, translate
+from collector.console.i18n import request_language, translate
 from collector.devices import service as devices_service
 from collector.devices.models import Device
 
@@ -99,7 +100,7 @@ def login_page(
         status_code=status_code,
     )
     response.set_cookie(LOGIN_NONCE_COOKIE, nonce, httponly=True, samesite="lax", path="/")
-    _remember_language(request, response)
+    remember_language(request, response)
     return response
 
 
@@ -130,18 +131,6 @@ def logout_submit(request: Request, form: CheckedForm, session: SessionDep) -> R
     return response
 
 
-def _remember_language(request: Request, response: Response) -> None:
-    lang = request.query_params.get("lang")
-    if lang in ("zh", "en"):
-        response.set_cookie(LANG_COOKIE, lang, samesite="lax", path="/", max_age=365 * 86400)
-
-
-def render(page: PageContext, template: str, status_code: int = 200, **values: Any) -> Response:
-    response: Response = page.render(template, status_code=status_code, **values)
-    _remember_language(page.request, response)
-    return response
-
-
 @router.get("/")
 def home(page: Page) -> Response:
     from collector.console.menu import menu_for
@@ -160,7 +149,7 @@ def devices_page(
     rows, total = devices_service.list_devices(
         session, centre_ids=sorted(page.visible), limit=500, offset=offset
     )
-    return render(page, "devices.html", devices=[device_row(d) for d in rows], total=total)
+    return page.render("devices.html", devices=[device_row(d) for d in rows], total=total)
 
 
 def _visible_device(page: PageContext, session: SessionDep, device_id: str) -> Device:
@@ -179,8 +168,7 @@ def device_page(page: Page, session: SessionDep, device_id: str, sent: str = "")
     commands, _ = commands_service.list_commands(
         session, device_id=device.id, centre_ids=page.visible, limit=20
     )
-    return render(
-        page,
+    return page.render(
         "device.html",
         device=device_row(device),
         heartbeat=json.dumps(device.heartbeat or {}, ensure_ascii=False, indent=1),
@@ -248,8 +236,7 @@ def events_page(
         limit=PAGE_SIZE,
         offset=offset,
     )
-    return render(
-        page,
+    return page.render(
         "events.html",
         events=rows,
         total=total,
@@ -276,8 +263,8 @@ def dead_letters_page(
         offset=offset,
     )
     letters = [(r, printable_preview(r.raw, 120)) for r in rows]
-    return render(
-        page, "dead_letters.html", letters=letters, total=total, offset=offset, limit=PAGE_SIZE
+    return page.render(
+        "dead_letters.html", letters=letters, total=total, offset=offset, limit=PAGE_SIZE
     )
 
 
@@ -292,7 +279,7 @@ def audit_page(
     rows = session.exec(
         query.order_by(col(AuditEntry.id).desc()).offset(offset).limit(PAGE_SIZE)
     ).all()
-    return render(page, "audit.html", entries=rows, total=total, offset=offset, limit=PAGE_SIZE)
+    return page.render("audit.html", entries=rows, total=total, offset=offset, limit=PAGE_SIZE)
 
 
 # -- users and centres ------------------------------------------------------------------
@@ -306,8 +293,7 @@ def _users_page(page: PageContext, session: SessionDep, error: str = "", status:
     roles = [(r.value, ROLE_LABELS[r][0 if page.lang == "zh" else 1]) for r in Role]
     if not _sees_everything(page.user):
         roles = [r for r in roles if r[0] != Role.SYSTEM_ADMIN]
-    return render(
-        page,
+    return page.render(
         "users.html",
         status_code=status,
         users=users,
@@ -345,8 +331,7 @@ def users_create(page: Page, form: CheckedForm, session: SessionDep, runtime: Ru
 def _centres_page(page: PageContext, session: SessionDep, error: str = "", status: int = 200):
     query = scoped(select(Centre), Centre.id, page.visible)
     centres = session.exec(query.order_by(col(Centre.id))).all()
-    return render(
-        page,
+    return page.render(
         "centres.html",
         status_code=status,
         centres=centres,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -118,6 +119,7 @@ def test_durable_command_is_delivered_when_device_comes_online(collector, agent_
             ttl_s=0.01,
             durable=True,
         )
+    time.sleep(0.05)  # the short-lived one has surely expired before the device comes back
     assert cmd.state is CommandState.QUEUED
     agent.publish_status("online", boot=1, session_=1)
     wait_until(lambda: agent.of("cmd"), 10, what="command delivered")

@@ -80,6 +80,7 @@ def test_bad_command_input_is_422_naming_the_field(site: Site) -> None:
     r = httpx.post(
         f"{site.collector.api}/api/v1/commands",
         json={"device_id": "x", "action": "agent.ping", "ttl_s": -5},
+        headers=site.collector.headers,
         timeout=10,
     )
     assert r.status_code == 422
