@@ -6,6 +6,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import deque
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
@@ -40,13 +41,18 @@ def make_events(n: int, devices: list[str]) -> list[tuple[str, bytes]]:
 def publish_all(port: int, messages: list[tuple[str, bytes]]) -> float:
     """Publish with QoS 1 as fast as the broker takes them; return seconds taken."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{time.time_ns()}")
-    client.max_inflight_messages_set(1000)
+    client.max_inflight_messages_set(0)  # paho rescans its window on every PUBACK
     client.max_queued_messages_set(0)
     client.connect("127.0.0.1", port)
     client.loop_start()
     t0 = time.perf_counter()
-    infos = [client.publish(topic, body, qos=1) for topic, body in messages]
-    for info in infos:
+    # paho's message ids wrap at 65,535: keep fewer than that unacknowledged at once.
+    pending: deque[mqtt.MQTTMessageInfo] = deque()
+    for topic, body in messages:
+        if len(pending) >= 20_000:
+            pending.popleft().wait_for_publish(60)
+        pending.append(client.publish(topic, body, qos=1))
+    for info in pending:
         info.wait_for_publish(60)
     elapsed = time.perf_counter() - t0
     client.loop_stop()
