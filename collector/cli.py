@@ -157,7 +157,6 @@ def cmd_centre_add(args: argparse.Namespace) -> int:
 
 
 def cmd_device_add(args: argparse.Namespace) -> int:
-    from collector.broker_auth import hash_for_mosquitto, issue_device_password
     from collector.devices import service
 
     engine = _admin_engine(args)
@@ -172,11 +171,8 @@ def cmd_device_add(args: argparse.Namespace) -> int:
                 name=args.name,
             )
             print(f"device {device.id} enrolled in {device.centre_id} as {device.kind}")
-            if device.broker_password_hash is None or args.new_password:
-                password = issue_device_password()
-                device.broker_password_hash = hash_for_mosquitto(password)
-                session.add(device)
-                session.commit()
+            password = service.issue_broker_password(session, device, replace=args.new_password)
+            if password is not None:
                 print(f"broker user {device.id} password (shown once): {password}")
     finally:
         engine.dispose()

@@ -28,6 +28,7 @@ class Role(StrEnum):
 class Permission(StrEnum):
     DEVICES_VIEW = "devices.view"
     DEVICES_COMMAND = "devices.command"
+    DEVICES_MANAGE = "devices.manage"
     USERS_MANAGE = "users.manage"
     AUDIT_VIEW = "audit.view"
     EVENTS_VIEW = "events.view"
@@ -48,6 +49,7 @@ ROLE_LABELS: dict[Role, tuple[str, str]] = {
 PERMISSION_LABELS: dict[Permission, tuple[str, str]] = {
     Permission.DEVICES_VIEW: ("查看设备", "View devices"),
     Permission.DEVICES_COMMAND: ("下发设备指令", "Send device commands"),
+    Permission.DEVICES_MANAGE: ("设备登记与启停", "Enrol, enable and disable devices"),
     Permission.USERS_MANAGE: ("用户管理", "Manage users"),
     Permission.AUDIT_VIEW: ("查看审计日志", "View the audit log"),
     Permission.EVENTS_VIEW: ("查看事件", "View events"),
@@ -68,6 +70,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {
             Permission.DEVICES_VIEW,
             Permission.DEVICES_COMMAND,
+            Permission.DEVICES_MANAGE,
             Permission.USERS_MANAGE,
             Permission.AUDIT_VIEW,
             Permission.EVENTS_VIEW,

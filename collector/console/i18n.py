@@ -65,6 +65,36 @@ LABELS: dict[str, tuple[str, str]] = {
     "forbidden": ("无权访问", "Forbidden"),
     "not_found": ("未找到", "Not found"),
     "live": ("实时", "Live"),
+    "tokens": ("API 令牌", "API tokens"),
+    "enrol_device": ("登记设备", "Enrol device"),
+    "enrol": ("登记", "Enrol"),
+    "enrolled": ("设备已登记", "Device enrolled"),
+    "broker_password": ("MQTT 代理密码", "Broker password"),
+    "shown_once": (
+        "仅显示这一次，请立即妥善保存",
+        "Shown only this once; store it safely now",
+    ),
+    "broker_reload_note": (
+        "请重新运行 prtc-collector broker-config 并重新加载 MQTT 代理，新密码方可生效",
+        "Rerun prtc-collector broker-config and reload the broker for the password to take effect",
+    ),
+    "device_exists": ("设备编号已存在", "Device id already enrolled"),
+    "disabled": ("已停用", "Disabled"),
+    "enable": ("启用", "Enable"),
+    "disable": ("停用", "Disable"),
+    "unlock": ("解锁", "Unlock"),
+    "locked": ("已锁定", "Locked"),
+    "permissions": ("权限", "Permissions"),
+    "created": ("创建时间", "Created"),
+    "last_used": ("最近使用", "Last used"),
+    "revoked": ("已吊销", "Revoked"),
+    "revoke": ("吊销", "Revoke"),
+    "token_created": ("令牌已创建", "Token created"),
+    "token_invalid": (
+        "请填写名称并至少选择一项权限",
+        "Give a name and choose at least one permission",
+    ),
+    "cannot_disable_self": ("不能停用自己的账号", "You cannot disable your own account"),
 }
 
 

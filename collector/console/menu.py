@@ -40,5 +40,6 @@ register_menu(
     MenuEntry("dead_letters", "/dead-letters", "deadletters.view", 30),
     MenuEntry("audit", "/audit", "audit.view", 80),
     MenuEntry("users", "/users", "users.manage", 90),
+    MenuEntry("tokens", "/tokens", "users.manage", 92),
     MenuEntry("centres", "/centres", "centres.manage", 95),
 )

@@ -24,8 +24,8 @@ from collector.api.deps import (
 from collector.api.routes.auth import login_user, set_session_cookie
 from collector.auth import service as auth_service
 from collector.auth.audit import audit
-from collector.auth.models import AuditEntry, User
-from collector.auth.permissions import ROLE_LABELS, Role
+from collector.auth.models import ApiToken, AuditEntry, User
+from collector.auth.permissions import PERMISSION_LABELS, ROLE_LABELS, Permission, Role
 from collector.auth.scope import scoped
 from collector.centres.models import Centre, CentreLevel
 from collector.commands import service as commands_service
@@ -39,6 +39,7 @@ from collector.console.deps import (
     templates,
 )
 from collector.console.i18n import request_language, translate
+from collector.db_types import utcnow
 from collector.devices import service as devices_service
 from collector.devices.models import Device
 
@@ -61,6 +62,7 @@ def device_row(device: Device) -> dict[str, Any]:
         "centre_id": device.centre_id,
         "kind": device.kind,
         "name": device.name,
+        "enabled": device.enabled,
         "online": device.online,
         "last_heartbeat_at": beat.isoformat(timespec="seconds") if beat else None,
         "backlog": backlog(device),
@@ -146,10 +148,70 @@ def home(page: Page) -> Response:
 def devices_page(
     page: Page, session: SessionDep, offset: Annotated[int, Query(ge=0)] = 0
 ) -> Response:
+    return _devices_page(page, session, offset=offset)
+
+
+def _devices_page(
+    page: PageContext,
+    session: SessionDep,
+    *,
+    offset: int = 0,
+    error: str = "",
+    status: int = 200,
+    form: dict[str, str] | None = None,
+) -> Response:
     rows, total = devices_service.list_devices(
         session, centre_ids=sorted(page.visible), limit=500, offset=offset
     )
-    return page.render("devices.html", devices=[device_row(d) for d in rows], total=total)
+    return page.render(
+        "devices.html",
+        status_code=status,
+        devices=[device_row(d) for d in rows],
+        total=total,
+        can_manage=auth_service.has_permission(page.user, "devices.manage"),
+        centres=sorted(page.visible),
+        error=error,
+        form=form or {},
+    )
+
+
+@router.post("/devices", dependencies=[page_permission("devices.manage")])
+def devices_enrol(page: Page, form: CheckedForm, session: SessionDep) -> Response:
+    """Enrol a device in a visible centre and show its broker password once."""
+    values = {
+        key: str(form.get(key) or "").strip() for key in ("centre_id", "device_id", "kind", "name")
+    }
+    if values["centre_id"] not in page.visible:
+        raise HTTPException(status_code=404, detail=page.t("not_found"))
+    if devices_service.get_device(session, values["device_id"]) is not None:
+        # The id may belong to another county: say only that it is taken.
+        error = f"{page.t('device_exists')}: {values['device_id']}"
+        return _devices_page(page, session, error=error, status=422, form=values)
+    audit(  # committed with the enrolment, rolled back with a failed one
+        session,
+        actor=page.user,
+        action="device.enrol",
+        target_type="device",
+        target_id=values["device_id"],
+        centre_id=values["centre_id"],
+        ip=client_ip(page.request),
+        detail={"kind": values["kind"], "name": values["name"], "broker_password": "issued"},
+    )
+    try:
+        device = devices_service.enrol_device(
+            session,
+            centre_id=values["centre_id"],
+            device_id=values["device_id"],
+            kind=values["kind"],
+            name=values["name"],
+        )
+    except devices_service.RegistryError as exc:
+        session.rollback()
+        return _devices_page(page, session, error=str(exc), status=422, form=values)
+    password = devices_service.issue_broker_password(session, device)
+    response = page.render("device_enrolled.html", device=device_row(device), password=password)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _visible_device(page: PageContext, session: SessionDep, device_id: str) -> Device:
@@ -176,7 +238,27 @@ def device_page(page: Page, session: SessionDep, device_id: str, sent: str = "")
         commands=commands,
         sent=sent,
         can_command=auth_service.has_permission(page.user, "devices.command"),
+        can_manage=auth_service.has_permission(page.user, "devices.manage"),
+        enabled=device.enabled,
     )
+
+
+@router.post("/devices/{device_id}/enabled", dependencies=[page_permission("devices.manage")])
+def device_enabled(page: Page, form: CheckedForm, session: SessionDep, device_id: str) -> Response:
+    device = _visible_device(page, session, device_id)
+    enabled = str(form.get("enabled", "")) == "1"
+    if device.enabled != enabled:
+        audit(  # stored in the same commit as the change
+            session,
+            actor=page.user,
+            action="device.enable" if enabled else "device.disable",
+            target_type="device",
+            target_id=device.id,
+            centre_id=device.centre_id,
+            ip=client_ip(page.request),
+        )
+        devices_service.set_enabled(session, device.id, enabled)
+    return RedirectResponse(f"/devices/{device.id}", status_code=303)
 
 
 @router.post("/devices/{device_id}/commands", dependencies=[page_permission("devices.command")])
@@ -297,10 +379,48 @@ def _users_page(page: PageContext, session: SessionDep, error: str = "", status:
         "users.html",
         status_code=status,
         users=users,
+        now=utcnow(),
         roles=roles,
         centres=sorted(page.visible),
         error=error,
     )
+
+
+def _visible_user(page: PageContext, session: SessionDep, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or not (
+        _sees_everything(page.user)
+        or (user.centre_id is not None and user.centre_id in page.visible)
+    ):
+        raise HTTPException(status_code=404, detail=page.t("not_found"))
+    return user
+
+
+@router.post("/users/{user_id}/enabled", dependencies=[page_permission("users.manage")])
+def users_enabled(page: Page, form: CheckedForm, session: SessionDep, user_id: int) -> Response:
+    user = _visible_user(page, session, user_id)
+    enabled = str(form.get("enabled", "")) == "1"
+    if not enabled and user.id == page.user.id:
+        return _users_page(page, session, error=page.t("cannot_disable_self"), status=422)
+    try:
+        auth_service.update_user(
+            session, user, enabled=enabled, actor=page.user, ip=client_ip(page.request)
+        )
+    except (ValueError, auth_service.GrantDenied) as exc:
+        session.rollback()
+        return _users_page(page, session, error=str(exc), status=403)
+    return RedirectResponse("/users", status_code=303)
+
+
+@router.post("/users/{user_id}/unlock", dependencies=[page_permission("users.manage")])
+def users_unlock(page: Page, form: CheckedForm, session: SessionDep, user_id: int) -> Response:
+    user = _visible_user(page, session, user_id)
+    try:
+        auth_service.unlock_user(session, user, actor=page.user, ip=client_ip(page.request))
+    except auth_service.GrantDenied as exc:
+        session.rollback()
+        return _users_page(page, session, error=str(exc), status=403)
+    return RedirectResponse("/users", status_code=303)
 
 
 @router.get("/users", dependencies=[page_permission("users.manage")])
@@ -377,3 +497,82 @@ def centres_create(page: Page, form: CheckedForm, session: SessionDep) -> Respon
     )
     session.commit()
     return RedirectResponse("/centres", status_code=303)
+
+
+# -- API tokens -------------------------------------------------------------------------
+
+
+def _tokens_page(
+    page: PageContext,
+    session: SessionDep,
+    *,
+    error: str = "",
+    status: int = 200,
+    created: tuple[ApiToken, str] | None = None,
+) -> Response:
+    query = scoped(select(ApiToken), ApiToken.centre_id, page.visible)
+    tokens = session.exec(query.order_by(col(ApiToken.id).desc())).all()
+    held = auth_service.permissions_of(page.user)
+    idx = 0 if page.lang == "zh" else 1
+    permissions = [(p.value, PERMISSION_LABELS[p][idx]) for p in Permission if p.value in held]
+    response = page.render(
+        "tokens.html",
+        status_code=status,
+        tokens=tokens,
+        centres=sorted(page.visible),
+        permissions=permissions,
+        error=error,
+        created=created,
+    )
+    if created is not None:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _visible_token(page: PageContext, session: SessionDep, token_id: int) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None or token.centre_id not in page.visible:
+        raise HTTPException(status_code=404, detail=page.t("not_found"))
+    return token
+
+
+@router.get("/tokens", dependencies=[page_permission("users.manage")])
+def tokens_page(page: Page, session: SessionDep) -> Response:
+    return _tokens_page(page, session)
+
+
+@router.post("/tokens", dependencies=[page_permission("users.manage")])
+def tokens_create(page: Page, form: CheckedForm, session: SessionDep) -> Response:
+    centre_id = str(form.get("centre_id") or "")
+    if centre_id not in page.visible:
+        raise HTTPException(status_code=404, detail=page.t("not_found"))
+    name = str(form.get("name") or "").strip()
+    permissions = [str(p) for p in form.getlist("permissions")]
+    if not name or len(name) > 100 or not permissions:
+        return _tokens_page(page, session, error=page.t("token_invalid"), status=422)
+    try:
+        created = auth_service.create_api_token(
+            session,
+            name=name,
+            centre_id=centre_id,
+            permissions=permissions,
+            created_by=page.user,
+            ip=client_ip(page.request),
+        )
+    except (ValueError, auth_service.GrantDenied) as exc:
+        session.rollback()
+        return _tokens_page(page, session, error=str(exc), status=422)
+    return _tokens_page(page, session, created=created)
+
+
+@router.post("/tokens/{token_id}/revoke", dependencies=[page_permission("users.manage")])
+def tokens_revoke(page: Page, form: CheckedForm, session: SessionDep, token_id: int) -> Response:
+    token = _visible_token(page, session, token_id)
+    try:
+        auth_service.revoke_api_token(
+            session, token.id or 0, actor=page.user, ip=client_ip(page.request)
+        )
+    except auth_service.GrantDenied as exc:
+        session.rollback()
+        return _tokens_page(page, session, error=str(exc), status=403)
+    return RedirectResponse("/tokens", status_code=303)

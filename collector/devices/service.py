@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from collector.broker_auth import hash_for_mosquitto, issue_device_password
 from collector.centres.models import Centre, CentreLevel
 from collector.db_types import utcnow
 from collector.devices.models import Device, SequenceGap
@@ -123,6 +124,22 @@ def set_enabled(session: Session, device_id: str, enabled: bool) -> Device | Non
         session.commit()
         session.refresh(device)
     return device
+
+
+def issue_broker_password(session: Session, device: Device, *, replace: bool = False) -> str | None:
+    """Give the device a broker password if it has none (or a new one with ``replace``) and
+    commit; returns the password, to be shown once, or ``None`` if it kept its old one.
+
+    The broker learns it only when ``prtc-collector broker-config`` is rerun and the broker
+    reloaded."""
+    if device.broker_password_hash is not None and not replace:
+        return None
+    password = issue_device_password()
+    device.broker_password_hash = hash_for_mosquitto(password)
+    session.add(device)
+    session.commit()
+    session.refresh(device)
+    return password
 
 
 def get_device(session: Session, device_id: str) -> Device | None:
@@ -279,6 +296,7 @@ __all__ = [
     "gaps",
     "get_centre",
     "get_device",
+    "issue_broker_password",
     "list_centres",
     "list_devices",
     "mark_stale",

@@ -2,6 +2,46 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import anonymous, app, client, runtime
+import pytest
+from sqlmodel import Session
 
-__all__ = ["anonymous", "app", "client", "runtime"]
+from collector.auth.permissions import Role
+from collector.auth.service import create_api_token, create_user
+from collector.centres.models import Centre
+from collector.devices.models import Device
+from tests.api.conftest import anonymous, app, client, runtime
+from tests.api.support import ApiTestRuntime
+from tests.console.support import OTHER_IDS, PASSWORD
+
+__all__ = ["anonymous", "app", "client", "county_user", "runtime"]
+
+
+@pytest.fixture
+def county_user(runtime: ApiTestRuntime) -> str:
+    """A centre admin of c2, and a sibling county c3 with a device, a user and a token
+    (their ids in ``OTHER_IDS``, for the route walk)."""
+    with Session(runtime.engine) as session:
+        session.add(Centre(id="c3", name="乙县", parent_id="c1"))
+        session.add(Device(id="dB", centre_id="c3", kind="gate"))
+        session.commit()
+        create_user(
+            session,
+            username="county",
+            password=PASSWORD,
+            role=Role.CENTRE_ADMIN,
+            centre_id="c2",
+            policy=runtime.settings.auth,
+        )
+        other = create_user(
+            session,
+            username="opb",
+            password=PASSWORD,
+            role=Role.OPERATOR,
+            centre_id="c3",
+            policy=runtime.settings.auth,
+        )
+        token, _ = create_api_token(
+            session, name="tokB", centre_id="c3", permissions=["devices.view"]
+        )
+        OTHER_IDS.update(user_id=str(other.id), token_id=str(token.id))
+    return "county"

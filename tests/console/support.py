@@ -27,3 +27,9 @@ def form_login(client: TestClient, username: str, password: str, next_url: str =
         },
         follow_redirects=False,
     )
+
+
+PASSWORD = "County-pass-1"  # of the ``county_user`` fixture's users
+
+# Path parameter → an id in the other county c3 (filled in by the ``county_user`` fixture).
+OTHER_IDS: dict[str, str] = {"device_id": "dB"}

@@ -14,32 +14,11 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from collector.auth.models import User
-from collector.auth.permissions import Role
-from collector.auth.service import create_user
 from collector.centres.models import Centre
 from collector.console import live
 from collector.devices.models import Device
 from tests.api.support import ADMIN_PASSWORD, ApiTestRuntime
-from tests.console.support import csrf_of, form_login
-
-PASSWORD = "County-pass-1"
-
-
-@pytest.fixture
-def county_user(runtime: ApiTestRuntime) -> str:
-    with Session(runtime.engine) as session:
-        session.add(Centre(id="c3", name="乙县", parent_id="c1"))
-        session.add(Device(id="dB", centre_id="c3", kind="gate"))
-        session.commit()
-        create_user(
-            session,
-            username="county",
-            password=PASSWORD,
-            role=Role.CENTRE_ADMIN,
-            centre_id="c2",
-            policy=runtime.settings.auth,
-        )
-    return "county"
+from tests.console.support import OTHER_IDS, PASSWORD, csrf_of, form_login
 
 
 def test_every_page_renders_for_the_admin(anonymous: TestClient) -> None:
@@ -67,7 +46,7 @@ def test_console_pages_of_another_county_are_not_found(
             continue
         if context.path in ("/login", "/logout"):
             continue
-        path = re.sub(r"\{device_id\}", "dB", context.path)
+        path = re.sub(r"\{(device_id|user_id|token_id)\}", lambda m: OTHER_IDS[m[1]], context.path)
         assert "{" not in path, f"unknown path parameter in {context.path}"
         for method in context.methods or ():
             if method == "GET" and path.startswith("/console/events/"):
@@ -75,7 +54,8 @@ def test_console_pages_of_another_county_are_not_found(
             r = anonymous.request(method, path, data={"csrf_token": token, "action": "agent.ping"})
             walked += 1
             if r.status_code == 200:
-                assert "dB" not in r.text and "c3" not in r.text, f"{method} {path}"
+                for hidden in ("dB", "c3", "opb", "tokB"):
+                    assert hidden not in r.text, f"{method} {path}: {hidden}"
             else:
                 assert r.status_code in (403, 404, 422), f"{method} {path} {r.status_code}"
     assert walked >= 10
