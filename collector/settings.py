@@ -11,6 +11,7 @@ import secrets
 import tomllib
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -103,6 +104,10 @@ class CollectorSettings(BaseSettings):
         default="",
         description="secret for sessions and keyed hashes; generated for development when empty",
     )
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="the centre's local time zone (IANA name): how the console shows times",
+    )
     development: bool = Field(default=False, description="allow generated secrets and demo data")
     database: DatabaseSettings = DatabaseSettings()
     mqtt: MqttSettings = MqttSettings()
@@ -125,6 +130,13 @@ class CollectorSettings(BaseSettings):
         return (env_settings, init_settings)
 
 
+def _check_timezone(settings: CollectorSettings) -> None:
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SettingsError(f"unknown time zone {settings.timezone!r}") from exc
+
+
 class SettingsError(ValueError):
     pass
 
@@ -143,6 +155,7 @@ def load_settings(
             data = tomllib.load(fh)
     data.update(overrides)
     settings = CollectorSettings(**data)
+    _check_timezone(settings)
     if not settings.secret_key:
         if not settings.development and require_secret:
             raise SettingsError(

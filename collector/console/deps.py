@@ -4,8 +4,10 @@ permission of the page, CSRF on forms, and the context every template gets."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
@@ -21,6 +23,15 @@ from collector.security.csrf import FORM_FIELD
 from web_console import TEMPLATES
 
 templates = Jinja2Templates(directory=str(TEMPLATES))
+
+
+def local_time(value: datetime | None, tz: tzinfo) -> str:
+    """A stored (UTC) time as people at the centre read it: ``2026-11-23 21:04:40``."""
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def display_zone(runtime: Any) -> tzinfo:
+    return ZoneInfo(runtime.settings.timezone)
 
 
 class LoginRequired(Exception):
@@ -90,6 +101,7 @@ class PageContext:
     lang: str
     csrf_token: str
     visible: frozenset[str]
+    tz: tzinfo
 
     def t(self, key: str) -> str:
         return translate(self.lang, key)
@@ -100,6 +112,7 @@ class PageContext:
             template,
             {
                 "t": self.t,
+                "localtime": lambda value: local_time(value, self.tz),
                 "lang": self.lang,
                 "user": self.user,
                 "menu": menu_for(self.user),
@@ -121,7 +134,7 @@ def remember_language(request: Request, response: Any) -> None:
 
 
 def page_context(
-    request: Request, user: PageUser, session: SessionDep, csrf: CsrfDep
+    request: Request, user: PageUser, session: SessionDep, csrf: CsrfDep, runtime: RuntimeDep
 ) -> PageContext:
     return PageContext(
         request=request,
@@ -129,6 +142,7 @@ def page_context(
         lang=request_language(request),
         csrf_token=csrf.issue(request.cookies.get(SESSION_COOKIE, "")),
         visible=frozenset(visible_centre_ids(session, user)),
+        tz=display_zone(runtime),
     )
 
 

@@ -21,7 +21,7 @@ from collector.api.deps import SESSION_COOKIE, RuntimeDep
 from collector.auth.models import UserSession
 from collector.auth.passwords import token_digest
 from collector.auth.scope import visible_centre_ids
-from collector.console.deps import PageUser, page_permission
+from collector.console.deps import PageUser, display_zone, page_permission
 from collector.console.pages import device_row
 from collector.db_types import utcnow
 from collector.devices import service as devices_service
@@ -79,6 +79,7 @@ async def poll_stream(
 async def device_events(request: Request, user: PageUser, runtime: RuntimeDep) -> Any:
     """Devices of the user's centres: online, last heartbeat, backlog, config version."""
     engine = runtime.engine
+    tz = display_zone(runtime)
     cookie = request.cookies.get(SESSION_COOKIE, "")
     idle_s = runtime.settings.auth.session_idle_minutes * 60
 
@@ -86,7 +87,7 @@ async def device_events(request: Request, user: PageUser, runtime: RuntimeDep) -
         with Session(engine) as session:
             visible = sorted(visible_centre_ids(session, user))
             rows, _ = devices_service.list_devices(session, centre_ids=visible, limit=2000)
-            return {d.id: device_row(d) for d in rows}
+            return {d.id: device_row(d, tz) for d in rows}
 
     def alive() -> bool:
         with Session(engine) as session:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import tzinfo
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -34,6 +35,7 @@ from collector.console.deps import (
     CheckedForm,
     Page,
     PageContext,
+    local_time,
     page_permission,
     remember_language,
     templates,
@@ -49,14 +51,12 @@ PAGE_SIZE = 50
 
 
 def backlog(device: Device) -> int | None:
-    """Outbox depth from the last heartbeat, if the agent reported one."""
-    outbox = (device.heartbeat or {}).get("outbox")
-    depth = outbox.get("depth") if isinstance(outbox, dict) else None
+    """Outbox depth from the last heartbeat (``agent.heartbeat``), if one arrived."""
+    depth = (device.heartbeat or {}).get("outbox_depth")
     return depth if isinstance(depth, int) else None
 
 
-def device_row(device: Device) -> dict[str, Any]:
-    beat = device.last_heartbeat_at
+def device_row(device: Device, tz: tzinfo) -> dict[str, Any]:
     return {
         "id": device.id,
         "centre_id": device.centre_id,
@@ -64,7 +64,7 @@ def device_row(device: Device) -> dict[str, Any]:
         "name": device.name,
         "enabled": device.enabled,
         "online": device.online,
-        "last_heartbeat_at": beat.isoformat(timespec="seconds") if beat else None,
+        "last_heartbeat_at": local_time(device.last_heartbeat_at, tz),
         "backlog": backlog(device),
         "config_version": device.applied_config_version,
     }
@@ -166,7 +166,7 @@ def _devices_page(
     return page.render(
         "devices.html",
         status_code=status,
-        devices=[device_row(d) for d in rows],
+        devices=[device_row(d, page.tz) for d in rows],
         total=total,
         can_manage=auth_service.has_permission(page.user, "devices.manage"),
         centres=sorted(page.visible),
@@ -209,7 +209,9 @@ def devices_enrol(page: Page, form: CheckedForm, session: SessionDep) -> Respons
         session.rollback()
         return _devices_page(page, session, error=str(exc), status=422, form=values)
     password = devices_service.issue_broker_password(session, device)
-    response = page.render("device_enrolled.html", device=device_row(device), password=password)
+    response = page.render(
+        "device_enrolled.html", device=device_row(device, page.tz), password=password
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -232,7 +234,7 @@ def device_page(page: Page, session: SessionDep, device_id: str, sent: str = "")
     )
     return page.render(
         "device.html",
-        device=device_row(device),
+        device=device_row(device, page.tz),
         heartbeat=json.dumps(device.heartbeat or {}, ensure_ascii=False, indent=1),
         events=events,
         commands=commands,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from fastapi import FastAPI
@@ -19,6 +20,7 @@ from collector.console import live
 from collector.devices.models import Device
 from tests.api.support import ADMIN_PASSWORD, ApiTestRuntime
 from tests.console.support import OTHER_IDS, PASSWORD, csrf_of, form_login
+from tests.support.text import mentions
 
 
 def test_every_page_renders_for_the_admin(anonymous: TestClient) -> None:
@@ -55,7 +57,7 @@ def test_console_pages_of_another_county_are_not_found(
             walked += 1
             if r.status_code == 200:
                 for hidden in ("dB", "c3", "opb", "tokB"):
-                    assert hidden not in r.text, f"{method} {path}: {hidden}"
+                    assert not mentions(r.text, hidden), f"{method} {path}: {hidden}"
             else:
                 assert r.status_code in (403, 404, 422), f"{method} {path} {r.status_code}"
     assert walked >= 10
@@ -133,3 +135,20 @@ def test_device_stream_reports_a_device_coming_online(
 
 def test_the_stream_needs_a_login(anonymous: TestClient) -> None:
     assert anonymous.get("/console/events/devices").status_code == 401
+
+
+def test_devices_show_backlog_and_times_in_the_centres_time_zone(
+    anonymous: TestClient, runtime: ApiTestRuntime
+) -> None:
+    with Session(runtime.engine) as session:
+        device = session.get(Device, "d1")
+        assert device is not None
+        device.last_heartbeat_at = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
+        device.heartbeat = {"outbox_depth": 4321}
+        session.add(device)
+        session.commit()
+    form_login(anonymous, "admin", ADMIN_PASSWORD)
+    page = anonymous.get("/devices").text
+    row = page[page.index('data-id="d1"') :].split("</tr>")[0]
+    assert "2026-01-01 08:00:05" in row  # Asia/Shanghai, the default time zone
+    assert ">4321<" in row

@@ -222,6 +222,8 @@ class AgentProcess(_Process):
         con = sqlite3.connect(self.outbox_path)
         try:
             rows = con.execute("SELECT body FROM messages WHERE kind = ?", (kind,)).fetchall()
+        except sqlite3.OperationalError:  # the agent has created the file, not yet its tables
+            return set()
         finally:
             con.close()
         return {json.loads(body)["id"] for (body,) in rows}
@@ -232,6 +234,8 @@ class AgentProcess(_Process):
         con = sqlite3.connect(self.outbox_path)
         try:
             return int(con.execute("SELECT count(*) FROM messages").fetchone()[0])
+        except sqlite3.OperationalError:  # the agent has created the file, not yet its tables
+            return 0
         finally:
             con.close()
 
