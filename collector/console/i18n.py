@@ -82,6 +82,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "disabled": ("已停用", "Disabled"),
     "enable": ("启用", "Enable"),
     "disable": ("停用", "Disable"),
+    "extra_permissions": ("额外菜单权限", "Extra menu permissions"),
+    "save": ("保存", "Save"),
     "unlock": ("解锁", "Unlock"),
     "locked": ("已锁定", "Locked"),
     "permissions": ("权限", "Permissions"),

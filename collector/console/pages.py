@@ -369,6 +369,13 @@ def audit_page(
 # -- users and centres ------------------------------------------------------------------
 
 
+def grantable_permissions(page: PageContext) -> list[tuple[str, str]]:
+    """(value, label) of the permissions the signed-in user holds and so may grant."""
+    held = auth_service.permissions_of(page.user)
+    idx = 0 if page.lang == "zh" else 1
+    return [(p.value, PERMISSION_LABELS[p][idx]) for p in Permission if p.value in held]
+
+
 def _users_page(page: PageContext, session: SessionDep, error: str = "", status: int = 200):
     query = select(User)
     if not _sees_everything(page.user):
@@ -384,6 +391,7 @@ def _users_page(page: PageContext, session: SessionDep, error: str = "", status:
         now=utcnow(),
         roles=roles,
         centres=sorted(page.visible),
+        grantable=grantable_permissions(page),
         error=error,
     )
 
@@ -420,6 +428,24 @@ def users_unlock(page: Page, form: CheckedForm, session: SessionDep, user_id: in
     try:
         auth_service.unlock_user(session, user, actor=page.user, ip=client_ip(page.request))
     except auth_service.GrantDenied as exc:
+        session.rollback()
+        return _users_page(page, session, error=str(exc), status=403)
+    return RedirectResponse("/users", status_code=303)
+
+
+@router.post("/users/{user_id}/permissions", dependencies=[page_permission("users.manage")])
+def users_permissions(page: Page, form: CheckedForm, session: SessionDep, user_id: int) -> Response:
+    """Menu-level permissions granted to one user on top of the role (菜单授权)."""
+    user = _visible_user(page, session, user_id)
+    try:
+        auth_service.update_user(
+            session,
+            user,
+            extra_permissions=[str(v) for v in form.getlist("permissions")],
+            actor=page.user,
+            ip=client_ip(page.request),
+        )
+    except (ValueError, auth_service.GrantDenied) as exc:
         session.rollback()
         return _users_page(page, session, error=str(exc), status=403)
     return RedirectResponse("/users", status_code=303)
@@ -514,9 +540,7 @@ def _tokens_page(
 ) -> Response:
     query = scoped(select(ApiToken), ApiToken.centre_id, page.visible)
     tokens = session.exec(query.order_by(col(ApiToken.id).desc())).all()
-    held = auth_service.permissions_of(page.user)
-    idx = 0 if page.lang == "zh" else 1
-    permissions = [(p.value, PERMISSION_LABELS[p][idx]) for p in Permission if p.value in held]
+    permissions = grantable_permissions(page)
     response = page.render(
         "tokens.html",
         status_code=status,

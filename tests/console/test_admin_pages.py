@@ -222,3 +222,39 @@ def test_users_are_disabled_enabled_and_unlocked(
             )
         ).all()
     assert len(updates) == 3
+
+
+def test_menu_permissions_are_granted_per_user_and_take_effect(
+    anonymous: TestClient, runtime: ApiTestRuntime
+) -> None:
+    with Session(runtime.engine) as session:
+        op = create_user(
+            session,
+            username="op3",
+            password=PASSWORD,
+            role=Role.OPERATOR,
+            centre_id="c2",
+            policy=runtime.settings.auth,
+        )
+        op_id = op.id
+    # An operator's role does not include the audit log.
+    form_login(anonymous, "op3", PASSWORD)
+    assert anonymous.get("/audit", follow_redirects=False).status_code == 403
+    anonymous.post("/logout", data={"csrf_token": csrf_of(anonymous.get("/devices").text)})
+
+    form_login(anonymous, "admin", ADMIN_PASSWORD)
+    token = csrf_of(anonymous.get("/users").text)
+    r = anonymous.post(
+        f"/users/{op_id}/permissions",
+        data={"csrf_token": token, "permissions": ["audit.view"]},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    with Session(runtime.engine) as session:
+        assert session.get(User, op_id).extra_permissions == ["audit.view"]  # type: ignore[union-attr]
+        actions = session.exec(select(AuditEntry.action)).all()
+    assert any("user" in a for a in actions)
+    anonymous.post("/logout", data={"csrf_token": csrf_of(anonymous.get("/devices").text)})
+
+    form_login(anonymous, "op3", PASSWORD)
+    assert anonymous.get("/audit").status_code == 200
