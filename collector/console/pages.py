@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import tzinfo
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -46,6 +46,8 @@ from collector.devices import service as devices_service
 from collector.devices.models import Device
 
 router = APIRouter(include_in_schema=False)
+
+T = TypeVar("T")
 
 PAGE_SIZE = 50
 
@@ -216,11 +218,16 @@ def devices_enrol(page: Page, form: CheckedForm, session: SessionDep) -> Respons
     return response
 
 
-def _visible_device(page: PageContext, session: SessionDep, device_id: str) -> Device:
-    device = devices_service.get_device(session, device_id)
-    if device is None or device.centre_id not in page.visible:
+def _visible_row(page: PageContext, session: SessionDep, model: type[T], key: object) -> T:
+    """The row of a centre the user sees, else 404 (never 403: ids are not confirmed)."""
+    row = session.get(model, key)
+    if row is None or getattr(row, "centre_id", None) not in page.visible:
         raise HTTPException(status_code=404, detail=page.t("not_found"))
-    return device
+    return row
+
+
+def _visible_device(page: PageContext, session: SessionDep, device_id: str) -> Device:
+    return _visible_row(page, session, Device, device_id)
 
 
 @router.get("/devices/{device_id}", dependencies=[page_permission("devices.view")])
@@ -556,10 +563,7 @@ def _tokens_page(
 
 
 def _visible_token(page: PageContext, session: SessionDep, token_id: int) -> ApiToken:
-    token = session.get(ApiToken, token_id)
-    if token is None or token.centre_id not in page.visible:
-        raise HTTPException(status_code=404, detail=page.t("not_found"))
-    return token
+    return _visible_row(page, session, ApiToken, token_id)
 
 
 @router.get("/tokens", dependencies=[page_permission("users.manage")])

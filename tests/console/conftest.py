@@ -6,12 +6,12 @@ import pytest
 from sqlmodel import Session
 
 from collector.auth.permissions import Role
-from collector.auth.service import create_api_token, create_user
+from collector.auth.service import create_api_token
 from collector.centres.models import Centre
 from collector.devices.models import Device
 from tests.api.conftest import anonymous, app, client, runtime
 from tests.api.support import ApiTestRuntime
-from tests.console.support import OTHER_IDS, PASSWORD
+from tests.console.support import OTHER_IDS, add_user
 
 __all__ = ["anonymous", "app", "client", "county_user", "runtime"]
 
@@ -24,22 +24,8 @@ def county_user(runtime: ApiTestRuntime) -> str:
         session.add(Centre(id="c3", name="乙县", parent_id="c1"))
         session.add(Device(id="dB", centre_id="c3", kind="gate"))
         session.commit()
-        create_user(
-            session,
-            username="county",
-            password=PASSWORD,
-            role=Role.CENTRE_ADMIN,
-            centre_id="c2",
-            policy=runtime.settings.auth,
-        )
-        other = create_user(
-            session,
-            username="opb",
-            password=PASSWORD,
-            role=Role.OPERATOR,
-            centre_id="c3",
-            policy=runtime.settings.auth,
-        )
+        add_user(session, runtime, "county", Role.CENTRE_ADMIN, "c2")
+        other = add_user(session, runtime, "opb", Role.OPERATOR, "c3")
         token, _ = create_api_token(
             session, name="tokB", centre_id="c3", permissions=["devices.view"]
         )

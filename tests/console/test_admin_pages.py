@@ -11,11 +11,10 @@ from sqlmodel import Session, select
 
 from collector.auth.models import ApiToken, AuditEntry, User
 from collector.auth.permissions import Role
-from collector.auth.service import create_user
 from collector.db_types import utcnow
 from collector.devices.models import Device
 from tests.api.support import ADMIN_PASSWORD, ApiTestRuntime
-from tests.console.support import PASSWORD, csrf_of, form_login
+from tests.console.support import PASSWORD, add_user, csrf_of, form_login
 from tests.support.text import mentions
 
 
@@ -83,14 +82,7 @@ def test_enrolment_needs_devices_manage_and_csrf(
     anonymous: TestClient, runtime: ApiTestRuntime
 ) -> None:
     with Session(runtime.engine) as session:
-        create_user(
-            session,
-            username="op1",
-            password=PASSWORD,
-            role=Role.OPERATOR,
-            centre_id="c1",
-            policy=runtime.settings.auth,
-        )
+        add_user(session, runtime, "op1", Role.OPERATOR, "c1")
     form_login(anonymous, "op1", PASSWORD)
     assert 'action="/devices"' not in anonymous.get("/devices").text
     assert enrol(anonymous, centre_id="c1", device_id="dZ", kind="gate").status_code == 403
@@ -178,14 +170,7 @@ def test_users_are_disabled_enabled_and_unlocked(
     anonymous: TestClient, runtime: ApiTestRuntime
 ) -> None:
     with Session(runtime.engine) as session:
-        op = create_user(
-            session,
-            username="op2",
-            password=PASSWORD,
-            role=Role.OPERATOR,
-            centre_id="c2",
-            policy=runtime.settings.auth,
-        )
+        op = add_user(session, runtime, "op2", Role.OPERATOR, "c2")
         op.failed_attempts = 5
         op.locked_until = utcnow() + timedelta(minutes=10)
         session.add(op)
@@ -228,14 +213,7 @@ def test_menu_permissions_are_granted_per_user_and_take_effect(
     anonymous: TestClient, runtime: ApiTestRuntime
 ) -> None:
     with Session(runtime.engine) as session:
-        op = create_user(
-            session,
-            username="op3",
-            password=PASSWORD,
-            role=Role.OPERATOR,
-            centre_id="c2",
-            policy=runtime.settings.auth,
-        )
+        op = add_user(session, runtime, "op3", Role.OPERATOR, "c2")
         op_id = op.id
     # An operator's role does not include the audit log.
     form_login(anonymous, "op3", PASSWORD)
