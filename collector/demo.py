@@ -174,12 +174,12 @@ def quiet_libraries() -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    quiet_libraries()  # before the imports: alembic logs while it loads its plugins
     import uvicorn
 
     from collector.api.app import create_app
     from collector.runtime import Runtime
 
-    quiet_libraries()
     settings = demo_settings(args)
     devices = [f"sim-{i:03d}" for i in range(1, args.agents + 1)]
     admin_password = demo_admin_password(args.data_dir.resolve())

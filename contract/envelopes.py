@@ -8,7 +8,6 @@ dead-lettered with a precise reason) before the payload model is known.
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -157,10 +156,3 @@ def seq_ranges(seqs: list[int] | set[int]) -> list[tuple[int, int]]:
         else:
             ranges.append((s, s))
     return ranges
-
-
-def utc_datetime(value: datetime) -> datetime:
-    """Refuse naive datetimes at the boundary instead of guessing their zone."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime")
-    return value
