@@ -93,7 +93,8 @@ def main() -> None:
                     if pg:
                         pg.drop()
             line = ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in rates.items())
-            print(f"round {round_no}: {line}")
+            ratios = ", ".join(f"{t} {rates[t][-1] / rates['bare'][-1]:.2f}" for t in targets)
+            print(f"round {round_no}: {line} (of this round's bare: {ratios})")
     finally:
         broker.close()
     bare = statistics.median(rates["bare"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
@@ -82,9 +83,15 @@ class LeaderLock:
 
 class Housekeeping:
     def __init__(
-        self, engine: Engine, settings: DeviceSettings, metrics: CollectorMetrics | None = None
+        self,
+        engine: Engine,
+        settings: DeviceSettings,
+        metrics: CollectorMetrics | None = None,
+        *,
+        on_leadership: Callable[[bool], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._on_leadership = on_leadership
         self._settings = settings
         self._metrics = metrics
         self.lock = LeaderLock(engine)
@@ -117,6 +124,8 @@ class Housekeeping:
         leader = self.lock.acquire()
         if self._metrics:
             self._metrics.housekeeping_leader.set(1 if leader else 0)
+        if self._on_leadership is not None:
+            self._on_leadership(leader)
         if not leader:
             return False
         now = utcnow()

@@ -9,6 +9,11 @@ from collector.desired_config.models import DesiredConfig
 from collector.devices.models import Device, SequenceGap
 from collector.files.models import StoredFile
 from collector.ingest.models import DeadLetter, StoredEvent
+from collector.modules.burn import models as burn_models
+from collector.modules.experts import models as experts_models
+from collector.modules.notify import models as notify_models
+from collector.modules.venues import models as venues_models
+from collector.modules.visitors import models as visitors_models
 
 metadata = SQLModel.metadata
 
@@ -26,5 +31,10 @@ __all__ = [
     "StoredFile",
     "User",
     "UserSession",
+    "burn_models",
+    "experts_models",
     "metadata",
+    "notify_models",
+    "venues_models",
+    "visitors_models",
 ]

@@ -1,4 +1,4 @@
-"""One collector instance: database, (embedded) broker, MQTT link, ingest, housekeeping.
+"""One collector instance: database, (embedded) broker, MQTT link, ingest, modules, scheduler.
 
 Everything is owned by the :class:`Runtime` object and nothing lives in module globals, so
 several runtimes can run in one process (tests do). ``start()`` brings the parts up in
@@ -24,9 +24,11 @@ from collector.housekeeping import Housekeeping
 from collector.inbox import Inbox
 from collector.ingest.pipeline import IngestWorker
 from collector.metrics import CollectorMetrics
+from collector.modules.registry import modules
 from collector.mqtt_link import Inbound, MqttLink
 from collector.mqtt_process import ProcessMqttLink
 from collector.publisher import Publisher
+from collector.scheduler import Scheduler
 from collector.security.personal_data import configure_personal_data
 from collector.settings import CollectorSettings
 
@@ -57,7 +59,11 @@ class Runtime:
             metrics=self.metrics,
             bus=self.event_bus,
         )
-        self.housekeeping = Housekeeping(self.engine, settings.devices, self.metrics)
+        self.modules = modules()
+        self.scheduler = Scheduler(self)
+        self.housekeeping = Housekeeping(
+            self.engine, settings.devices, self.metrics, on_leadership=self.scheduler.set_leader
+        )
         self.file_store = LocalFileStore(Path(settings.files.root))
         self._started = False
         self._lock = threading.Lock()
@@ -87,8 +93,13 @@ class Runtime:
             try:
                 if self.embedded_broker is not None:
                     self.embedded_broker.start()
+                for module in self.modules:
+                    if module.setup is not None:
+                        module.setup(self)
                 self.worker.start()
                 self.housekeeping.start()
+                self.scheduler.open()
+                self.scheduler.set_leader(self.housekeeping.lock.acquire())
                 self.link.start()
             except BaseException:
                 self._stop_parts()
@@ -116,6 +127,7 @@ class Runtime:
         for name, stop in (
             ("mqtt link", self.link.stop),
             ("housekeeping", self.housekeeping.stop),
+            ("scheduler", self.scheduler.stop),
             ("ingest", self.worker.stop),
             ("embedded broker", self.embedded_broker.stop if self.embedded_broker else None),
             ("database", self.engine.dispose),

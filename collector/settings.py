@@ -17,6 +17,11 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from collector.auth.policy import AuthPolicy
+from collector.modules.burn.settings import BurnSettings
+from collector.modules.experts.settings import ExpertsSettings
+from collector.modules.notify.settings import NotifySettings
+from collector.modules.venues.settings import VenuesSettings
+from collector.modules.visitors.settings import VisitorsSettings
 
 
 class DatabaseSettings(BaseModel):
@@ -94,6 +99,17 @@ class FileStoreSettings(BaseModel):
     max_upload_bytes: int = Field(default=50 * 2**30, description="largest accepted upload")
 
 
+class SchedulerSettings(BaseModel):
+    enabled: bool = Field(
+        default=True, description="run the modules' scheduled jobs (on the leader collector only)"
+    )
+    misfire_grace_s: int = Field(
+        default=3600,
+        ge=1,
+        description="default seconds a missed run may still start late (after a restart)",
+    )
+
+
 class CollectorSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PRTC_COLLECTOR_", env_nested_delimiter="__", extra="forbid"
@@ -116,6 +132,12 @@ class CollectorSettings(BaseSettings):
     http: HttpSettings = HttpSettings()
     files: FileStoreSettings = FileStoreSettings()
     auth: AuthPolicy = AuthPolicy()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    notify: NotifySettings = NotifySettings()
+    visitors: VisitorsSettings = VisitorsSettings()
+    venues: VenuesSettings = VenuesSettings()
+    burn: BurnSettings = BurnSettings()
+    experts: ExpertsSettings = ExpertsSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -10,6 +10,7 @@ agents can run in one process.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import signal
 import threading
@@ -37,8 +38,11 @@ from edge_agent.plugin_api import CommandRequest
 from edge_agent.plugins import Loader, PluginManager, load_entry_point
 from edge_agent.sender import Sender
 from edge_agent.settings import AgentSettings
+from edge_agent.upload_queue import UploadQueue
+from edge_agent.uploader import Uploader
 
 OUTBOX_FILE = "outbox.db"
+UPLOADS_FILE = "uploads.db"
 SUPERVISE_S = 1.0
 EVICTION_REPORT_S = 5.0  # evictions within this window form one burst → one event per class
 RECEIPT_PERSIST_S = 5.0
@@ -79,6 +83,7 @@ class Agent:
         recovered = self.executor.recover()
         if recovered:
             self.logger.warning("%d command(s) were interrupted by the last stop", recovered)
+        self.uploader.start()
         self.plugins.start_all()  # capture from the first second, network or not
         self._spawn("sender", lambda: self.sender.run(self._stop))
         self._spawn("dispatcher", self._dispatch)
@@ -116,6 +121,13 @@ class Agent:
             emit=self.emit,
             logger=self.logger,
         )
+        self.uploader = Uploader(
+            UploadQueue(state_dir / UPLOADS_FILE),
+            s.uploads,
+            device=self.device,
+            emit=self.emit,
+            logger=self.logger,
+        )
         self.plugins = PluginManager(
             centre=self.centre,
             device=self.device,
@@ -125,6 +137,7 @@ class Agent:
             desired=self.config.section,
             logger=self.logger,
             loader=self._loader,
+            uploader=self.uploader,
         )
         self.link = MqttLink(
             s.mqtt,
@@ -157,6 +170,7 @@ class Agent:
         systemd.notify("STOPPING=1")
         self.plugins.stop_all()
         self.executor.stop(timeout=2.0)
+        self.uploader.stop()
         self._stop.set()
         self.sender.wake()
         for thread, _ in self._threads.values():
@@ -165,6 +179,7 @@ class Agent:
         self._persist_receipt()
         self._set_link_state("stopped")
         self.outbox.close()
+        self.uploader.queue.close()
         self._state = "stopped"
         self.logger.info("agent stopped")
 
@@ -210,6 +225,7 @@ class Agent:
             "plugins": {n: h.model_dump() for n, h in self.plugins.health().items()},
             "config_version": self.config.applied_version,
             "commands_in_flight": self.executor.in_flight(),
+            "uploads": _asdict(self.uploader.stats()),
         }
 
     # -- threads ---------------------------------------------------------------------------
@@ -296,6 +312,7 @@ class Agent:
             config_version=self.config.applied_version,
             last_receipt=self.sender.last_receipt,
             commands_in_flight=self.executor.in_flight(),
+            uploads=self.uploader.stats(),
         )
         self.emit("agent.heartbeat", build_heartbeat(figures, self.host))
 
@@ -348,3 +365,7 @@ class Agent:
             raise ValueError(f"no plugin instance {name!r}")
         health = self.plugins.restart(name)
         return {"name": name, "health": health.model_dump()}
+
+
+def _asdict(value: Any) -> dict[str, Any]:
+    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -14,10 +15,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from edge_agent import agent_version, meta
-from edge_agent.agent import OUTBOX_FILE, Agent
+from edge_agent.agent import OUTBOX_FILE, UPLOADS_FILE, Agent
 from edge_agent.db import Database
 from edge_agent.outbox import Outbox
 from edge_agent.settings import ENV_PREFIX, AgentSettings, load_settings
+from edge_agent.upload_queue import UploadQueue
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -70,9 +72,28 @@ def read_status(state_dir: Path) -> dict[str, Any]:
             "last_receipt_at": _iso(last_receipt),
             "last_receipt_age_s": round(time.time() - last_receipt, 1) if last_receipt else None,
             "clock_offset_s": facts.get(meta.CLOCK_OFFSET),
+            **_upload_status(state_dir / UPLOADS_FILE),
         }
     finally:
         db.close()
+
+
+def _upload_status(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    queue = UploadQueue(path, readonly=True)
+    try:
+        stats = queue.stats()
+    except sqlite3.OperationalError:  # created, tables not yet
+        return {}
+    finally:
+        queue.close()
+    return {
+        "uploads_pending": stats.pending,
+        "uploads_pending_bytes": stats.pending_bytes,
+        "uploads_failed": stats.failed,
+        "uploads_last_error": stats.last_error,
+    }
 
 
 def _iso(epoch: float | None) -> str | None:

@@ -22,7 +22,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -96,6 +96,38 @@ class CommandExecutor:
     def in_flight(self) -> int:
         with self._lock:
             return len(self._running)
+
+    # -- local calls -----------------------------------------------------------------------
+
+    def call(
+        self, action: str, args: Mapping[str, Any] | None = None, *, timeout_s: float = 30.0
+    ) -> ActionResult | Any:
+        """Run a plain action's handler now, in the caller's thread, and return its result.
+
+        For plugins calling each other on the same agent (a workflow opening a gate): no
+        command log, no ack, no MQTT round trip, and no ``max_in_flight`` slot. Raises
+        LookupError for an unknown action, ValueError for a job (jobs report progress through
+        acks, which a local call has no place for), pydantic's ValidationError (a ValueError)
+        for arguments the action's ``args_model`` refuses, and whatever the handler raises.
+        """
+        with self._lock:
+            found = self._actions.get(action)
+        if found is None:
+            raise LookupError(f"unknown action {action}")
+        if found.job:
+            raise ValueError(f"{action} is a job; send it as a command")
+        values: dict[str, Any] = dict(args or {})
+        if found.args_model is not None:
+            values = found.args_model.model_validate(values).model_dump()
+        request = CommandRequest(
+            command_id=uuid7(),
+            action=action,
+            args=values,
+            deadline=self._clock() + timedelta(seconds=timeout_s),
+            cancelled=threading.Event(),
+            progress=_no_progress,
+        )
+        return found.handler(request)
 
     # -- lifecycle -------------------------------------------------------------------------
 

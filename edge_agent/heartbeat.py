@@ -12,6 +12,7 @@ import psutil
 from contract.payloads.agent import Heartbeat, PluginHealth
 from edge_agent.outbox import OutboxStats
 from edge_agent.sender import ReceiptInfo
+from edge_agent.upload_queue import UploadStats
 
 
 class HostProbe:
@@ -38,6 +39,9 @@ class HostProbe:
     def disk_percent(self) -> float:
         return float(psutil.disk_usage(str(self._disk_path)).percent)
 
+    def disk_free_bytes(self) -> int:
+        return int(psutil.disk_usage(str(self._disk_path)).free)
+
     def uptime_s(self) -> float:
         return max(0.0, time.time() - psutil.boot_time())
 
@@ -54,6 +58,7 @@ class AgentFigures:
     config_version: int | None
     last_receipt: ReceiptInfo | None
     commands_in_flight: int
+    uploads: UploadStats | None = None
 
 
 def build_heartbeat(figures: AgentFigures, host: HostProbe) -> Heartbeat:
@@ -75,4 +80,17 @@ def build_heartbeat(figures: AgentFigures, host: HostProbe) -> Heartbeat:
         clock_offset_s=round(receipt.clock_offset_s, 3) if receipt else None,
         commands_in_flight=figures.commands_in_flight,
         last_receipt_age_s=max(0.0, time.time() - receipt.at) if receipt else None,
+        disk_free_bytes=host.disk_free_bytes(),
+        **_upload_fields(figures.uploads),
     )
+
+
+def _upload_fields(stats: UploadStats | None) -> dict[str, int | str]:
+    if stats is None:
+        return {}
+    return {
+        "uploads_pending": stats.pending,
+        "uploads_pending_bytes": stats.pending_bytes,
+        "uploads_failed": stats.failed,
+        "uploads_last_error": stats.last_error[:500],
+    }

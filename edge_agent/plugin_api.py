@@ -14,11 +14,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
 from pydantic import BaseModel
 
+StatusValue = str | int | float | bool | None
 HealthState = Literal["starting", "ok", "degraded", "failed", "stopped"]
 
 
@@ -68,7 +70,11 @@ class PluginContext(Protocol):
         """Validate against the event registry, store durably, return the outbox seq."""
         ...
 
-    def set_health(self, state: HealthState, detail: str = "") -> None: ...
+    def set_health(
+        self, state: HealthState, detail: str = "", *, data: Mapping[str, StatusValue] | None = None
+    ) -> None:
+        """Report health; ``data`` adds machine-readable figures shown in the heartbeat."""
+        ...
 
     def register_action(
         self,
@@ -85,6 +91,37 @@ class PluginContext(Protocol):
         ``accepted`` first and may report progress. Invalid arguments (``args_model``) are
         answered ``rejected`` without calling the handler.
         """
+        ...
+
+    def publish_local(self, topic: str, message: object) -> None:
+        """Hand ``message`` to this agent's subscribers of ``topic`` (``device_plugins.messages``),
+        synchronously in the caller's thread. A subscriber that raises is logged, never
+        propagated. Nothing goes on the wire."""
+        ...
+
+    def subscribe_local(self, topic: str, handler: Callable[[object], None]) -> None:
+        """Receive local messages on ``topic``. The handler runs in the publisher's thread, so
+        it must be quick (hand slow work to a thread of your own). Dropped when this instance
+        is stopped or restarted."""
+        ...
+
+    def call_action(self, action: str, args: Mapping[str, Any] | None = None) -> Any:
+        """Run another instance's plain action (e.g. ``"gate1.open"``) now, in this thread, and
+        return its handler's result. Raises LookupError for an unknown action, ValueError for
+        a job or for arguments its ``args_model`` refuses, and whatever the handler raises."""
+        ...
+
+    def upload(
+        self, path: Path | str, *, kind: str, meta: Mapping[str, StatusValue] | None = None
+    ) -> str:
+        """Queue a finished file for upload to the collector's file store (durably, with its
+        SHA-256 computed now) and return the upload id; ``agent.file_uploaded`` follows once the
+        collector holds it. Raises OSError when the file cannot be read, RuntimeError when the
+        agent has no uploader."""
+        ...
+
+    def upload_state(self, upload_id: str) -> str | None:
+        """``"pending"``, ``"done"`` or ``"failed"``; None for an unknown (or long forgotten) id."""
         ...
 
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 from contract.envelopes import ConfigEnvelope
 from contract.payloads.agent import PluginHealth
 from edge_agent.commands import CommandExecutor
+from edge_agent.local_bus import LocalBus
 from edge_agent.logs import Logger, device_logger
 from edge_agent.plugin_api import (
     ActionHandler,
@@ -28,6 +30,7 @@ from edge_agent.plugin_api import (
     PluginFactory,
 )
 from edge_agent.settings import PluginSection
+from edge_agent.uploader import Uploader
 
 ENTRY_POINT_GROUP = "prtc.device_plugins"
 RETRY_MAX_S = 300.0
@@ -64,7 +67,9 @@ class _Context:
         settings: Mapping[str, Any],
         emit: Emit,
         executor: CommandExecutor,
+        bus: LocalBus,
         on_health: Callable[[_Context, PluginHealth], None],
+        uploader: Uploader | None = None,
     ) -> None:
         self.name = name
         self.kind = kind
@@ -75,13 +80,21 @@ class _Context:
         self.stop_event = threading.Event()
         self._emit = emit
         self._executor = executor
+        self._bus = bus
         self._on_health = on_health
+        self._uploader = uploader
+
+    def __repr__(self) -> str:
+        return f"<plugin context {self.name} ({self.kind})>"
 
     def emit(self, event_type: str, payload: BaseModel | Mapping[str, Any]) -> int:
         return self._emit(event_type, payload)
 
-    def set_health(self, state: HealthState, detail: str = "") -> None:
-        self._on_health(self, PluginHealth(state=state, detail=detail[:500]))
+    def set_health(
+        self, state: HealthState, detail: str = "", *, data: Mapping[str, Any] | None = None
+    ) -> None:
+        health = PluginHealth(state=state, detail=detail[:500], data=dict(data or {}))
+        self._on_health(self, health)
 
     def register_action(
         self,
@@ -92,6 +105,27 @@ class _Context:
         args_model: type[BaseModel] | None = None,
     ) -> None:
         self._executor.register(action, handler, job=job, args_model=args_model, owner=self.name)
+
+    def publish_local(self, topic: str, message: object) -> None:
+        self._bus.publish(topic, message)
+
+    def subscribe_local(self, topic: str, handler: Callable[[object], None]) -> None:
+        # A stopped context's late subscription would outlive its instance: refuse it.
+        if self.stop_event.is_set():
+            self.logger.warning("ignoring subscription to %r after stop", topic)
+            return
+        self._bus.subscribe(self, topic, handler)
+
+    def call_action(self, action: str, args: Mapping[str, Any] | None = None) -> Any:
+        return self._executor.call(action, args)
+
+    def upload(self, path: Path | str, *, kind: str, meta: Mapping[str, Any] | None = None) -> str:
+        if self._uploader is None:
+            raise RuntimeError("this agent has no uploader")
+        return self._uploader.enqueue(path, kind=kind, meta=dict(meta or {}))
+
+    def upload_state(self, upload_id: str) -> str | None:
+        return None if self._uploader is None else self._uploader.state(upload_id)
 
 
 @dataclass
@@ -117,6 +151,8 @@ class PluginManager:
         logger: Logger,
         loader: Loader = load_entry_point,
         clock: Callable[[], float] = time.monotonic,
+        bus: LocalBus | None = None,
+        uploader: Uploader | None = None,
     ) -> None:
         self._centre = centre
         self._device = device
@@ -126,6 +162,8 @@ class PluginManager:
         self._logger = logger
         self._loader = loader
         self._clock = clock
+        self.bus = bus or LocalBus(logger)
+        self._uploader = uploader
         # Lifecycle changes hold _lock (and may join plugin threads); health has its own lock
         # so that a plugin thread reporting health while being stopped cannot deadlock.
         self._lock = threading.RLock()
@@ -234,7 +272,9 @@ class PluginManager:
             settings=settings,
             emit=self._emit,
             executor=self._executor,
+            bus=self.bus,
             on_health=self._on_health,
+            uploader=self._uploader,
         )
         inst.ctx, inst.plugin, inst.retry_at = ctx, None, None
         self._put_health(inst, PluginHealth(state="starting"))
@@ -271,6 +311,8 @@ class PluginManager:
             except Exception:  # a plugin that cannot stop cleanly is still stopped for us
                 self._logger.exception("plugin %s raised in stop", inst.name)
         self._executor.unregister_owner(inst.name)
+        if inst.ctx is not None:
+            self.bus.unsubscribe_owner(inst.ctx)
         inst.plugin = None
         inst.ctx = None
         self._put_health(inst, PluginHealth(state="stopped"), unless="failed")

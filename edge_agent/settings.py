@@ -160,6 +160,57 @@ class CommandsSection(_Section):
     )
 
 
+class UploadsSection(_Section):
+    """``[uploads]``: files (recordings) sent to the collector's file store over its resumable
+    upload API. Without ``url`` files are queued and kept until one is configured."""
+
+    url: str | None = Field(
+        default=None,
+        description="Collector base URL, e.g. https://collector.example:8443 (the API is below "
+        "/api/v1).",
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        description="API token (Authorization: Bearer) with the devices.view and "
+        "devices.command permissions for this device's centre.",
+    )
+    chunk_bytes: int = Field(
+        default=64 * MIB,
+        ge=64 * 1024,
+        description="Bytes sent per PATCH request. The collector keeps every byte that reached "
+        "it even when a request breaks, so this bounds request size (for proxies), not re-sending.",
+    )
+    max_bytes_per_s: int = Field(
+        default=0, ge=0, description="Upload bandwidth cap in bytes per second; 0 = unlimited."
+    )
+    delete_after_upload: bool = Field(
+        default=False,
+        description="Delete the local file once uploaded; otherwise the queuing plugin's own "
+        "retention decides (a recorder keeps segments for its retention_days).",
+    )
+    keep_records_days: float = Field(
+        default=30.0, gt=0, description="Days to remember finished uploads in uploads.db."
+    )
+    retry_min_s: float = Field(default=1.0, gt=0, description="First retry delay.")
+    retry_max_s: float = Field(
+        default=300.0, gt=0, description="Largest retry delay; delays are jittered."
+    )
+    timeout_s: float = Field(default=60.0, gt=0, description="HTTP timeout per request.")
+    tls_ca_file: Path | None = Field(
+        default=None, description="CA bundle for https://; the system CAs when unset."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected http://host[:port] or https://host[:port]")
+        return value.rstrip("/")
+
+
 class PluginSection(BaseModel):
     """``[plugins.<instance name>]``: one device plugin instance.
 
@@ -188,6 +239,7 @@ class AgentSettings(BaseSettings):
     mqtt: MqttSection = Field(default_factory=MqttSection)
     outbox: OutboxSection = Field(default_factory=OutboxSection)
     commands: CommandsSection = Field(default_factory=CommandsSection)
+    uploads: UploadsSection = Field(default_factory=UploadsSection)
     plugins: dict[str, PluginSection] = Field(
         default_factory=dict, description="Plugin instances by name (the action prefix)."
     )

@@ -1,4 +1,6 @@
-"""The README's first command: ``prtc-collector demo`` brings up a whole simulated site."""
+"""The README's first command: ``prtc-collector demo`` brings up a whole simulated site: the
+sim agents, an entrance PC per city and county centre whose visitors reach the visitors
+module, and the seeded venues and experts data."""
 
 from __future__ import annotations
 
@@ -26,6 +28,13 @@ def online_devices(db: Path) -> int:
         con.close()
 
 
+def count(con: sqlite3.Connection, sql: str) -> int:
+    try:
+        return int(con.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+
+
 def test_demo_runs_a_site_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
@@ -44,6 +53,8 @@ def test_demo_runs_a_site_and_stops_cleanly(tmp_path: Path) -> None:
             "2",
             "--rate",
             "5",
+            "--entrance-every",
+            "1",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -60,7 +71,8 @@ def test_demo_runs_a_site_and_stops_cleanly(tmp_path: Path) -> None:
 
         wait_until(ready, 60, 0.2, "demo ready")
         db = tmp_path / "collector.db"
-        wait_until(lambda: online_devices(db) == 2, 60, 0.2, "simulated devices online")
+        # Two sim agents and the entrance PCs of the city and the county centre.
+        wait_until(lambda: online_devices(db) == 4, 60, 0.2, "simulated devices online")
         con = sqlite3.connect(db)
         try:
             wait_until(
@@ -72,6 +84,17 @@ def test_demo_runs_a_site_and_stops_cleanly(tmp_path: Path) -> None:
                 0.2,
                 "simulated events stored",
             )
+            # A card presented at a simulated entrance became a visit in the visitors module.
+            wait_until(
+                lambda: count(con, "SELECT count(*) FROM visits WHERE entered_at IS NOT NULL") >= 1,
+                30,
+                0.2,
+                "a visit stored",
+            )
+            row = con.execute(
+                "SELECT v.centre_id, d.kind FROM visits v JOIN devices d ON d.id = v.device_id"
+            ).fetchone()
+            assert row is not None and row[1] == "entrance", row
         finally:
             con.close()
     finally:
@@ -79,4 +102,6 @@ def test_demo_runs_a_site_and_stops_cleanly(tmp_path: Path) -> None:
         out, _ = proc.communicate(timeout=60)
     text = out.decode(errors="replace")
     assert f"http://127.0.0.1:{port}" in text
+    assert "Entrance screen" in text and "venues: 3 venues" in text, text[-3000:]
+    assert "not seeded" not in text, text[-3000:]
     assert proc.returncode == 0, text[-3000:]

@@ -17,6 +17,7 @@ from collector.api.deps import ApiRuntime
 from collector.api.http_metrics import HttpMetrics, HttpMetricsMiddleware
 from collector.api.routes import auth, commands, dead_letters, devices, events, files, health
 from collector.files.service import FileService
+from collector.modules.registry import modules
 from collector.security.csrf import CsrfProtector
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,11 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
 
     app.include_router(health.router)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, devices, events, dead_letters, commands, files):
-        api.include_router(module.router)
+    for routes in (auth, devices, events, dead_letters, commands, files):
+        api.include_router(routes.router)
+    for module in modules():
+        if module.api_router is not None:
+            api.include_router(module.api_router)
     app.include_router(api)
     mount_console(app)
     return app
@@ -104,4 +108,7 @@ def mount_console(app: FastAPI) -> None:
 
     app.include_router(live.router)
     app.include_router(pages.router)
+    for module in modules():
+        if module.page_router is not None:
+            app.include_router(module.page_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -53,6 +53,16 @@ def compare_type(
     return None
 
 
+# Tables other libraries own and create themselves: APScheduler's persistent job store.
+FOREIGN_TABLES = frozenset({"apscheduler_jobs"})
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    return not (type_ == "table" and name in FOREIGN_TABLES)
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -61,6 +71,7 @@ def _configure(connection: Connection) -> None:
         render_item=render_item,
         compare_type=compare_type,
         compare_server_default=True,
+        include_object=include_object,
     )
 
 

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from typing import Literal
+from uuid import UUID
 
 from pydantic import Field
 
 from contract.payloads._base import Payload
 from contract.registry import Priority, registry
 
+StatusValue = str | int | float | bool | None
+
 
 class PluginHealth(Payload):
     state: Literal["starting", "ok", "degraded", "failed", "stopped"]
     detail: str = Field(default="", max_length=500)
+    data: dict[str, StatusValue] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="machine-readable status figures of the plugin (e.g. a recorder's state)",
+    )
 
 
 class Heartbeat(Payload):
@@ -38,6 +46,17 @@ class Heartbeat(Payload):
     )
     commands_in_flight: int = Field(default=0, ge=0)
     last_receipt_age_s: float | None = None
+    disk_free_bytes: int | None = Field(
+        default=None, ge=0, description="free bytes on the disk of the agent's state directory"
+    )
+    uploads_pending: int = Field(default=0, ge=0, description="files queued for upload")
+    uploads_pending_bytes: int = Field(default=0, ge=0, description="bytes of those files")
+    uploads_failed: int = Field(
+        default=0, ge=0, description="uploads given up (file gone or checksum failing)"
+    )
+    uploads_last_error: str = Field(
+        default="", max_length=500, description="the uploader's last error, empty once it works"
+    )
 
 
 class ConfigApplied(Payload):
@@ -57,6 +76,21 @@ class OutboxEvicted(Payload):
     total: int = Field(ge=1, description="evicted from this class since install")
 
 
+class FileUploaded(Payload):
+    """A file the agent queued has been uploaded completely, its SHA-256 checked by the
+    collector. Sent at least once per upload: consumers link files by ``file_id``."""
+
+    file_id: UUID = Field(description="the collector's file id (``/api/v1/files/{id}``)")
+    upload_id: str = Field(max_length=64, description="the agent's queue id of the upload")
+    name: str = Field(max_length=255)
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    kind: str = Field(max_length=64, description="what the file is, e.g. 'recording'")
+    content_type: str = Field(default="application/octet-stream", max_length=128)
+    meta: dict[str, StatusValue] = Field(default_factory=dict, max_length=64)
+
+
 registry.register("agent.heartbeat", Heartbeat, Priority.STATUS)
 registry.register("agent.config_applied", ConfigApplied, Priority.CRITICAL)
 registry.register("agent.outbox_evicted", OutboxEvicted, Priority.STATUS)
+registry.register("agent.file_uploaded", FileUploaded, Priority.CRITICAL)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from device_plugins.sim.entrance import EntranceSite, EntranceSpec
 from edge_agent import agent_version
 from edge_agent.fleet import AgentFleet
 from edge_agent.settings import AgentSettings, settings_from_mapping
@@ -76,18 +77,40 @@ def cmd_agents(args: argparse.Namespace) -> int:
         )
         for device in (f"{args.prefix}{i:03d}" for i in range(1, args.count + 1))
     ]
-    fleet = AgentFleet(settings)
-    fleet.start()
-    for agent in fleet.agents:
-        print(
-            f"{agent.device} started: centre={agent.centre} boot={agent.boot} "
-            f"rate={args.rate:g}/s state={agent.settings.agent.state_dir}",
-            flush=True,
+    sites = [
+        EntranceSite(
+            spec,
+            broker=args.broker,
+            state_dir=args.state_dir / spec.device,
+            heartbeat_interval_s=args.heartbeat_interval,
+            every_s=args.entrance_every,
         )
+        for spec in args.entrance
+    ]
+    for site in sites:
+        site.start_devices()
+    fleet = AgentFleet([*settings, *(site.settings() for site in sites)])
     try:
+        fleet.start()
+        for site in sites:
+            site.start_driver()
+        for agent in fleet.agents[: len(settings)]:
+            print(
+                f"{agent.device} started: centre={agent.centre} boot={agent.boot} "
+                f"rate={args.rate:g}/s state={agent.settings.agent.state_dir}",
+                flush=True,
+            )
+        for site in sites:
+            print(
+                f"{site.spec.device} started: centre={site.spec.centre} entrance with "
+                f"simulated reader, thermometer and gate; screen {site.kiosk_url}",
+                flush=True,
+            )
         wait_for_signal()
     finally:
         fleet.stop()
+        for site in sites:
+            site.stop()
         print(f"stopped {len(fleet.agents)} agent(s)", flush=True)
     return 0
 
@@ -96,8 +119,8 @@ def add_agents_command(sub: Subparsers) -> None:
     p = sub.add_parser(
         "agents",
         help="run N simulated agents in this process",
-        description="Run N agents (devices <prefix>001..) with one sim plugin each until "
-        "Ctrl-C or SIGTERM.",
+        description="Run N agents (devices <prefix>001..) with one sim plugin each, and "
+        "any simulated entrance PCs, until Ctrl-C or SIGTERM.",
     )
     p.add_argument("--broker", required=True, help="mqtt://host:port or mqtts://host:port")
     p.add_argument("--centre", required=True, help="centre id of all devices")
@@ -113,6 +136,22 @@ def add_agents_command(sub: Subparsers) -> None:
     p.add_argument("--events", type=int, default=0, help="events per agent, 0 = unlimited")
     p.add_argument("--prefix", default="sim-", help="device id prefix (default sim-)")
     p.add_argument("--heartbeat-interval", type=float, default=30.0, help="seconds")
+    p.add_argument(
+        "--entrance",
+        action="append",
+        default=[],
+        type=EntranceSpec.parse,
+        metavar="DEVICE@CENTRE[:PORT]",
+        help="also run a simulated entrance PC (real entrance plugins on simulated reader, "
+        "thermometer and gate, visitors coming and going; its screen on local PORT, "
+        "default any free port); repeatable",
+    )
+    p.add_argument(
+        "--entrance-every",
+        type=float,
+        default=4.0,
+        help="seconds between visitors at each simulated entrance (default 4)",
+    )
     p.set_defaults(func=cmd_agents)
 
 

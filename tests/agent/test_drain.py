@@ -1,7 +1,7 @@
-"""Throughput: a backlog drains through a real Mosquitto to a receipting collector stand-in.
+"""A backlog drains completely through a real Mosquitto to a receipting collector stand-in.
 
-The default size keeps the suite fast; ``PRTC_DRAIN_EVENTS=100000`` runs the full benchmark
-figure (the drain rate is printed with ``-s``).
+The rate is printed (``-s``), never asserted: figures come from ``benchmarks/backlog_drain.py``,
+against a baseline measured in the same run. ``PRTC_DRAIN_EVENTS`` sets the backlog size.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from .conftest import CENTRE, Broker, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = int(os.environ.get("PRTC_DRAIN_EVENTS", "20000"))
-MIN_RATE = 5000.0
 
 
 def prefill(state_dir: Path, device: str, count: int) -> None:
@@ -67,4 +66,3 @@ def test_backlog_drains_fast_and_completely(
     rate = EVENTS / elapsed
     print(f"\ndrained {EVENTS} events in {elapsed:.2f} s: {rate:,.0f} events/s")
     assert received >= EVENTS  # every event arrived (plus the first heartbeat)
-    assert rate > MIN_RATE

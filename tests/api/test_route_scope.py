@@ -23,6 +23,9 @@ from collector.devices.models import Device
 from collector.ingest.models import DeadLetter, StoredEvent
 from contract.ids import uuid7
 from tests.api.support import ADMIN_PASSWORD, T0, ApiTestRuntime, add, log_in
+from tests.modules.burn.support import OTHER_PROJECT_ID, other_county_burn
+from tests.modules.experts.support import other_county_experts
+from tests.modules.venues.support import other_county_venues
 from tests.support.text import mentions
 
 PASSWORD = "County-pass-1"
@@ -39,7 +42,47 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("PUT", "/api/v1/devices/{device_id}/config"): {"config": {}},
     ("PUT", "/api/v1/config/{scope}/{target}"): {"config": {}},
+    ("POST", "/api/v1/visitors/trace"): {"visit_id": 987654, "reason": "scope walk"},
+    ("POST", "/api/v1/visitors/trace.xlsx"): {"visit_id": 987654, "reason": "scope walk"},
+    ("POST", "/api/v1/visitors/rules"): {"centre_id": "c3"},
+    ("POST", "/api/v1/visitors/rules/push"): {"centre_id": "c3"},
+    ("POST", "/api/v1/visitors/watchlist"): {"centre_id": "c3", "id_number": "11010519491231002X"},
+    ("POST", "/api/v1/visitors/watchlist/delete"): {"id": 987654},
+    ("POST", "/api/v1/venues"): {"centre_id": "c3", "code": "X1", "name": "x"},
+    ("PUT", "/api/v1/venues/{venue_id}"): {"centre_id": "c3", "code": "VB-3", "name": "x"},
+    ("PUT", "/api/v1/venues/{venue_id}/thresholds"): {"min_daily": 1, "max_daily": 10},
+    ("POST", "/api/v1/venue-units"): {"centre_id": "c3", "name": "x"},
+    ("POST", "/api/v1/venue-scans/delete"): {
+        "by": "collected",
+        "start": "2020-01-01T00:00:00Z",
+        "end": "2030-01-01T00:00:00Z",
+        "centre_id": "c3",
+        "confirm": True,
+    },
+    ("POST", "/api/v1/burn/projects"): {
+        "centre_id": "c3",
+        "number": "X-1",
+        "name": "x",
+        "opening_date": "2026-01-01",
+    },
+    ("POST", "/api/v1/burn/jobs"): {"project_ids": [OTHER_PROJECT_ID]},
+    ("POST", "/api/v1/burn/schedules"): {"centre_id": "c3", "name": "x"},
+    ("PUT", "/api/v1/burn/schedules/{burn_schedule_id}"): {"centre_id": "c3", "name": "x"},
+    ("PUT", "/api/v1/burn/discs/{burn_disc_id}/location"): {"shelf": "A"},
+    ("POST", "/api/v1/burn/discs/{burn_disc_id}/reverify"): {"station_id": "dB", "drive": "sr0"},
 }
+BODIES.update(
+    {
+        ("PUT", "/api/v1/experts/projects"): {
+            "centre_id": "c3",
+            "number": "X-1",
+            "name": "x",
+            "sessions": [],
+        },
+        ("POST", "/api/v1/experts/rooms"): {"centre_id": "c3", "code": "R9", "name": "x"},
+        ("POST", "/api/v1/experts/push"): {"centre_id": "c3"},
+    }
+)
 HEADERS: dict[tuple[str, str], dict[str, str]] = {
     ("PATCH", "/api/v1/files/{file_id}"): {
         "Upload-Offset": "0",
@@ -90,6 +133,9 @@ def county_b(runtime: ApiTestRuntime, client: TestClient) -> dict[str, str]:
         "file_id": upload.json()["id"],
         "scope": "centre",
         "target": "c3",
+        **other_county_burn(runtime.engine),
+        **other_county_experts(runtime.engine),
+        **other_county_venues(runtime.engine),
     }
 
 

@@ -160,3 +160,26 @@ def test_junk_is_dead_lettered_and_valid_events_still_stored(worker):
     assert all(isinstance(r, bytes) and r for r in raws)
     print("dead-letter reasons seen:", sorted(reasons))
     assert {"bad_topic", "bad_json", "bad_envelope", "too_large"} <= reasons
+
+
+def test_payload_json_cannot_store_is_dead_lettered_alone(worker):
+    """NaN and NUL pass the payload model but not the database: those events alone become
+    dead letters (with their bytes) and are receipted; the rest of the batch is stored."""
+    w, link, engine = worker
+    topic = topics.event_topic(CENTRE, "fz-1", "sim.reading")
+    good = [event_envelope("fz-1", seq) for seq in (1, 4)]
+    nan = event_envelope("fz-1", 2)
+    nan["payload"]["value"] = float("nan")
+    nul = event_envelope("fz-1", 3, sensor="t\x00x", value=1.0, unit="C", n=3)
+    raws = [json.dumps(env).encode() for env in (good[0], nan, nul, good[1])]
+    w.process([Inbound(topic, raw, mid, 1, False) for mid, raw in enumerate(raws, 1)])
+    assert link.acked == [1, 2, 3, 4]
+    with engine.connect() as conn:
+        stored = set(conn.execute(select(StoredEvent.__table__.c.id)).scalars())
+        dead = conn.execute(select(DeadLetter.__table__.c.reason, DeadLetter.__table__.c.raw)).all()
+    assert stored == {good[0]["id"], good[1]["id"]}
+    assert sorted(dead, key=lambda r: r.raw) == sorted(
+        [("bad_payload", raws[1]), ("bad_payload", raws[2])], key=lambda r: r[1]
+    )
+    receipt_topic = topics.receipt_topic(CENTRE, "fz-1")
+    assert [p for t, p in link.published if t == receipt_topic][-1].find(b"[[1,4]]") >= 0

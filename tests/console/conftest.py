@@ -12,6 +12,9 @@ from collector.devices.models import Device
 from tests.api.conftest import anonymous, app, client, runtime
 from tests.api.support import ApiTestRuntime
 from tests.console.support import OTHER_IDS, add_user
+from tests.modules.burn.support import other_county_burn
+from tests.modules.experts.support import other_county_experts
+from tests.modules.venues.support import other_county_venues
 
 __all__ = ["anonymous", "app", "client", "county_user", "runtime"]
 
@@ -30,4 +33,7 @@ def county_user(runtime: ApiTestRuntime) -> str:
             session, name="tokB", centre_id="c3", permissions=["devices.view"]
         )
         OTHER_IDS.update(user_id=str(other.id), token_id=str(token.id))
+    OTHER_IDS.update(other_county_venues(runtime.engine))
+    OTHER_IDS.update(other_county_burn(runtime.engine))
+    OTHER_IDS.update(other_county_experts(runtime.engine))
     return "county"

@@ -10,61 +10,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from websockets.sync.client import connect
 
+from tests.support.browser import Browser, needs_chromium
 from tests.support.mosquitto import Mosquitto
-from tests.support.net import free_port, wait_until
 from tests.support.processes import AgentProcess, CollectorProcess, tmpdir
 
-CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "Browser-admin-1"
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")
-
-
-class Browser:
-    """Just enough of the Chrome DevTools Protocol: navigate and evaluate JavaScript."""
-
-    def __init__(self, ws_url: str) -> None:
-        self.ws = connect(ws_url, max_size=None, open_timeout=10)
-        self.next_id = 0
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.ws.recv(timeout=30))
-            if message.get("id") == self.next_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                result: dict[str, Any] = message["result"]
-                return result
-
-    def eval(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def wait(self, expression: str, what: str, timeout: float = 15) -> None:
-        def true() -> bool:
-            try:
-                return bool(self.eval(expression))
-            except RuntimeError:  # the page is between documents
-                return False
-
-        wait_until(true, timeout, 0.1, what)
-
-    def close(self) -> None:
-        self.ws.close()
+pytestmark = needs_chromium
 
 
 CENTRE = "browser-city"
@@ -94,49 +51,6 @@ def site() -> Iterator[SiteUnderTest]:
         collector.stop()
         broker.close()
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Browser]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            CHROMIUM,
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            f"--remote-debugging-port={port}",
-            f"--user-data-dir={tmp_path / 'chromium'}",
-            "about:blank",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        pages: list[dict[str, Any]] = []
-
-        def page_listed() -> bool:
-            try:
-                listed = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=1).json()
-            except httpx.HTTPError:
-                return False
-            pages[:] = [p for p in listed if p.get("type") == "page"]
-            return bool(pages)
-
-        wait_until(page_listed, 30, 0.2, "chromium started")
-        browser = Browser(pages[0]["webSocketDebuggerUrl"])
-        try:
-            yield browser
-        finally:
-            browser.close()
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        shutil.rmtree(tmp_path / "chromium", ignore_errors=True)
 
 
 def test_log_in_switch_language_and_see_a_device_come_online(

@@ -28,6 +28,7 @@ from collector.api.deps import (
 from collector.api.schemas import ApiModel
 from collector.devices import service as devices_service
 from collector.files.models import StoredFile, UploadState
+from collector.files.ranges import range_response
 from collector.files.service import (
     ChecksumMismatch,
     ChunkTooLarge,
@@ -279,36 +280,6 @@ def _end_quietly(end: Any, writer: ChunkWriter) -> None:
         log.exception("upload %s: could not record offset after an error", writer.file_id)
 
 
-class _Unsatisfiable(Exception):
-    pass
-
-
-def parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """``(start, end_exclusive)`` of a single ``bytes=`` range, None to ignore the header
-    (other units, several ranges, bad syntax); raises :class:`_Unsatisfiable`."""
-    unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        return None
-    first, sep, last = spec.strip().partition("-")
-    if not sep:
-        return None
-    try:
-        if first == "":
-            suffix = int(last)
-            if suffix <= 0 or size == 0:
-                raise _Unsatisfiable
-            return max(0, size - suffix), size
-        start = int(first)
-        end = int(last) + 1 if last else size
-    except ValueError:
-        return None
-    if start < 0 or (last and end <= start):
-        return None
-    if start >= size:
-        raise _Unsatisfiable
-    return start, min(end, size)
-
-
 def _content_disposition(name: str) -> str:
     fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
@@ -336,23 +307,13 @@ def file_content(
             status_code=409,
         )
     headers = {
-        "Accept-Ranges": "bytes",
         "ETag": f'"{row.sha256}"',
         "Content-Disposition": _content_disposition(row.name),
     }
-    start, end, status = 0, row.size, 200
-    if range is not None:
-        try:
-            parsed = parse_range(range, row.size)
-        except _Unsatisfiable:
-            return Response(status_code=416, headers={"Content-Range": f"bytes */{row.size}"})
-        if parsed is not None:
-            (start, end), status = parsed, 206
-            headers["Content-Range"] = f"bytes {start}-{end - 1}/{row.size}"
-    headers["Content-Length"] = str(end - start)
-    return StreamingResponse(
-        files.open_content(row, start, end),
-        status_code=status,
+    return range_response(
+        range,
+        row.size,
+        lambda start, end: files.open_content(row, start, end),
         media_type=row.content_type,
         headers=headers,
     )

@@ -1,0 +1,426 @@
+"""A burn job, stage by stage: fetching → staging (files, disc layout, images) → burning
+(each disc burned and verified in its drive, re-burned when bad) → verifying (every disc of
+every copy good) → labelling → done. Each stage's output is persisted before the next starts,
+so a retry resumes from the failed stage with what was already fetched and staged."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from pydantic import BaseModel
+
+from burn_station import discfiles, labels, layout, xorriso
+from burn_station.drives import AttemptResult, BurnTask, DrivePool
+from burn_station.fetch import FetchEnv, fetch_source
+from burn_station.hashing import sha256_file
+from burn_station.jobstore import DiscPlan, JobState, JobStore
+from burn_station.printing import LabelPrinter
+from burn_station.settings import BurnerSettings
+from burn_station.staging import Stager
+from contract.payloads.burn import (
+    BurnDisc,
+    BurnJobResult,
+    BurnJobState,
+    DiscFile,
+    DiscManifest,
+    RetryStage,
+)
+
+ORDER: tuple[RetryStage, ...] = ("fetching", "staging", "burning", "verifying", "labelling")
+SPAN = {
+    "fetching": (0.0, 0.3),
+    "staging": (0.3, 0.55),
+    "burning": (0.55, 0.9),
+    "verifying": (0.9, 0.92),
+    "labelling": (0.92, 1.0),
+}
+
+Emit = Callable[[str, BaseModel], None]
+
+
+class JobCancelled(Exception):
+    pass
+
+
+class Job:
+    """Runs one job's stages; the plugin owns the threads and the registry of running jobs."""
+
+    def __init__(
+        self,
+        state: JobState,
+        *,
+        settings: BurnerSettings,
+        store: JobStore,
+        pool: DrivePool,
+        printer: LabelPrinter,
+        emit: Emit,
+        progress: Callable[[float, str], None] = lambda f, m: None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.state = state
+        self.spec = state.spec
+        self.settings = settings
+        self.store = store
+        self.pool = pool
+        self.printer = printer
+        self._emit = emit
+        self._progress = progress
+        self.transport = transport
+        self.cancel = threading.Event()
+        self.interrupted = False
+        """Set when the station (not the operator) stopped the job: it ends failed, retryable."""
+        self.folder = store.folder(self.spec.job_id)
+        self._last_report = 0.0
+        self._lock = threading.Lock()
+
+    # -- reporting -------------------------------------------------------------------------
+
+    def report(
+        self, stage_fraction: float = 0.0, message: str = "", *, force: bool = False
+    ) -> None:
+        stage = self.state.stage
+        lo, hi = SPAN.get(stage, (1.0, 1.0) if stage == "done" else (0.0, 0.0))
+        overall = lo + (hi - lo) * min(1.0, max(0.0, stage_fraction))
+        if stage == "done":
+            overall = 1.0
+        now = time.monotonic()
+        if not force and now - self._last_report < 1.0:
+            return
+        self._last_report = now
+        good = sum(1 for d in self.state.discs if d.status == "ok")
+        self._emit(
+            "burn.job_state",
+            BurnJobState(
+                job_id=self.spec.job_id,
+                project_number=self.spec.project.number,
+                stage=stage,
+                progress=round(overall, 4),
+                message=message[:2000],
+                error=self.state.error[:2000],
+                failed_stage=self.state.failed_stage if stage == "failed" else None,
+                attempt=self.state.attempt,
+                discs_total=len(self.state.discs),
+                discs_done=good,
+            ),
+        )
+        self._progress(overall, f"{stage}: {message}" if message else stage)
+
+    def enter(self, stage: str, message: str = "") -> None:
+        self.state.stage = stage  # type: ignore[assignment]
+        self.store.save(self.state)
+        self.report(0.0, message, force=True)
+
+    def _check(self) -> None:
+        if self.cancel.is_set():
+            raise JobCancelled()
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(self, from_stage: RetryStage = "fetching") -> BurnJobResult:
+        start = ORDER.index(from_stage)
+        steps: dict[str, Callable[[], None]] = {
+            "fetching": self.fetching,
+            "staging": self.staging,
+            "burning": self.burning,
+            "verifying": self.verifying,
+            "labelling": self.labelling,
+        }
+        current: RetryStage = from_stage
+        try:
+            for stage in ORDER[start:]:
+                current = stage
+                self._check()
+                self.enter(stage)
+                steps[stage]()
+        except Exception as exc:
+            if self.cancel.is_set() or isinstance(exc, JobCancelled | xorriso.XorrisoStopped):
+                self.state.failed_stage = current
+                if self.interrupted:
+                    self.state.error = "interrupted: the station stopped"
+                    self.enter("failed", f"interrupted while {current}")
+                else:
+                    self.state.error = "cancelled"
+                    self.enter("cancelled", "cancelled by the operator")
+                raise JobCancelled(self.state.error) from None
+            self.state.error = f"{type(exc).__name__}: {exc}"[:2000]
+            self.state.failed_stage = current
+            self.enter("failed", f"failed while {current}")
+            raise
+        self.state.error = ""
+        self.state.failed_stage = None
+        self.enter("done", f"{len(self.state.discs)} discs verified")
+        if not self.settings.keep_images:
+            shutil.rmtree(self.folder / "images", ignore_errors=True)
+        return self.result()
+
+    def result(self) -> BurnJobResult:
+        return BurnJobResult(
+            job_id=self.spec.job_id,
+            stage=self.state.stage,
+            discs=[d.disc_id for d in self.state.discs if d.status == "ok"],
+            label_files=[str(self.folder / d.label) for d in self.state.discs if d.label],
+        )
+
+    # -- fetching --------------------------------------------------------------------------
+
+    def fetching(self) -> None:
+        total = len(self.spec.sources)
+        received = [0]
+
+        def on_bytes(n: int) -> None:
+            received[0] += n
+            done = len(self.state.fetched)
+            self.report(done / total, f"source {done + 1}/{total}: {received[0] / 1e6:.1f} MB")
+
+        env = FetchEnv(self.settings, self.folder / "fetch", self.cancel, on_bytes, self.transport)
+        for i, source in enumerate(self.spec.sources):
+            if i in self.state.fetched:
+                continue
+            self._check()
+            self.state.fetched[i] = fetch_source(i, source, env)
+            self.store.save(self.state)
+            self.report((i + 1) / total, f"source {i + 1}/{total} fetched", force=True)
+
+    # -- staging ---------------------------------------------------------------------------
+
+    def plan_capacity(self) -> int:
+        caps = []
+        for drive in self.pool.eligible(self.spec.medium, self.spec.drives):
+            cap = drive.capacity()
+            if cap is None:
+                drive.detect()
+                cap = drive.capacity()
+            caps.append(cap or layout.NOMINAL_CAPACITY[self.spec.medium])
+        return min(caps) if caps else layout.NOMINAL_CAPACITY[self.spec.medium]
+
+    def staging(self) -> None:
+        capacity = self.plan_capacity()
+        items = [item for i in sorted(self.state.fetched) for item in self.state.fetched[i]]
+        segment = min(self.settings.segment_bytes, capacity - layout.reserve(4) - 2 * 1024**2)
+        stager = Stager(
+            self.folder / "fetch",
+            self.folder / "stage",
+            segment_bytes=max(segment, 1024**2),
+            stop=self.cancel,
+            timeout_s=self.settings.ffmpeg_timeout_s,
+            on_item=lambda d, t: self.report(0.7 * d / t, f"staged {d}/{t} files"),
+        )
+        staged = stager.stage_all(items)
+        self.state.staged = staged
+        self.state.discs = []
+        sets = layout.plan(staged, capacity)
+        for copy in self.spec.copies:
+            for number in range(1, copy.count + 1):
+                for index, files in enumerate(sets, start=1):
+                    self.state.discs.append(
+                        DiscPlan(
+                            disc_id=uuid.uuid4(),
+                            copy_role=copy.role,
+                            copy_number=number,
+                            index=index,
+                            count=len(sets),
+                            volume_id=layout.volume_id(
+                                self.spec.project.number, copy.role, number, index, len(sets)
+                            ),
+                            files=[f.disc_path for f in files],
+                        )
+                    )
+        self.store.save(self.state)
+        for n, disc in enumerate(self.state.discs):
+            self._check()
+            self.build_image(disc)
+            self.store.save(self.state)
+            self.report(0.7 + 0.3 * (n + 1) / len(self.state.discs), f"image {disc.volume_id}")
+
+    def disc_files(self, disc: DiscPlan) -> list[DiscFile]:
+        by_path = {f.disc_path: f for f in self.state.staged or []}
+        return [
+            DiscFile(
+                path=p,
+                size=by_path[p].size,
+                sha256=by_path[p].sha256,
+                media="video" if by_path[p].media == "video" else "document",
+                duration_s=by_path[p].duration_s,
+                codec=by_path[p].codec,
+                source=by_path[p].source[:500],
+            )
+            for p in disc.files
+        ]
+
+    def build_image(self, disc: DiscPlan) -> None:
+        by_path = {f.disc_path: f for f in self.state.staged or []}
+        manifest = DiscManifest(
+            disc_id=disc.disc_id,
+            job_id=self.spec.job_id,
+            centre=self.spec.centre,
+            project=self.spec.project,
+            disc_index=disc.index,
+            disc_count=disc.count,
+            copy_role=disc.copy_role,
+            copy_number=disc.copy_number,
+            volume_id=disc.volume_id,
+            created_at=datetime.now(UTC),
+            files=self.disc_files(disc),
+        )
+        tree = self.folder / "discs" / disc.volume_id
+        discfiles.populate(
+            tree, self.folder / "stage", {p: by_path[p].path for p in disc.files}, manifest
+        )
+        image = self.folder / "images" / f"{disc.volume_id}.iso"
+        image.parent.mkdir(parents=True, exist_ok=True)
+        image.unlink(missing_ok=True)
+        xorriso.run(
+            xorriso.image_args(tree, image, disc.volume_id), timeout_s=7200, stop=self.cancel
+        )
+        shutil.rmtree(tree, ignore_errors=True)
+        disc.image = image.relative_to(self.folder).as_posix()
+        disc.image_size = image.stat().st_size
+        disc.image_sha256 = sha256_file(image)
+        disc.status = "imaged"
+
+    # -- burning ---------------------------------------------------------------------------
+
+    def burning(self) -> None:
+        todo = [d for d in self.state.discs if d.status != "ok"]
+        for disc in todo:
+            if not disc.image or not (self.folder / disc.image).exists():
+                self.build_image(disc)  # images are removed after a job; a retry rebuilds
+        self.store.save(self.state)
+        futures: list[tuple[DiscPlan, Future[AttemptResult]]] = []
+        fractions = {d.volume_id: 0.0 for d in todo}
+
+        def on_progress(volume_id: str) -> Callable[[float], None]:
+            def update(f: float) -> None:
+                fractions[volume_id] = f
+                done = sum(fractions.values()) / max(1, len(fractions))
+                self.report(done, f"burning {volume_id} {f:.0%}")
+
+            return update
+
+        for disc in todo:
+            task = BurnTask(
+                job_id=self.spec.job_id,
+                image=self.folder / disc.image,
+                volume_id=disc.volume_id,
+                medium=self.spec.medium,
+                drives=self.spec.drives,
+                stop=self.cancel,
+                max_reburns=self.settings.max_reburns,
+                on_attempt=lambda r, disc=disc: self.on_attempt(disc, r),
+                on_progress=on_progress(disc.volume_id),
+            )
+            futures.append((disc, self.pool.submit(task)))
+        errors = []
+        for disc, future in futures:
+            try:
+                future.result()
+            except Exception as exc:
+                if isinstance(exc, xorriso.XorrisoStopped):
+                    raise
+                errors.append(f"{disc.volume_id}: {exc}")
+        if errors:
+            raise RuntimeError("; ".join(errors))
+
+    def on_attempt(self, disc: DiscPlan, r: AttemptResult) -> None:
+        with self._lock:
+            disc.drive = r.drive
+            disc.disc_path = r.disc_path
+            disc.medium_type = r.medium_type
+            disc.attempt = r.attempt
+            disc.verify_detail = r.detail
+            disc.burned_at = r.burned_at
+            disc.status = "ok" if r.ok else "bad"
+            self.store.save(self.state)
+            self._emit(
+                "burn.disc",
+                BurnDisc(
+                    disc_id=disc.disc_id,
+                    job_id=self.spec.job_id,
+                    project_number=self.spec.project.number,
+                    disc_index=disc.index,
+                    disc_count=disc.count,
+                    copy_role=disc.copy_role,
+                    copy_number=disc.copy_number,
+                    volume_id=disc.volume_id,
+                    drive=r.drive,
+                    medium=self.spec.medium,
+                    medium_type=r.medium_type[:64],
+                    files=self.disc_files(disc),
+                    image_size=disc.image_size,
+                    image_sha256=disc.image_sha256,
+                    verify="ok" if r.ok else "bad",
+                    verify_detail=r.detail[:2000],
+                    attempt=r.attempt,
+                    burned_at=r.burned_at,
+                ),
+            )
+            verdict = "verified" if r.ok else "failed verification, burning again"
+            self.report(0.0, f"{disc.volume_id} on {r.drive}: {verdict}", force=True)
+
+    # -- verifying -------------------------------------------------------------------------
+
+    def verifying(self) -> None:
+        bad = [d.volume_id for d in self.state.discs if d.status != "ok"]
+        if bad:
+            raise RuntimeError(f"discs not verified: {', '.join(bad)}")
+        self.report(1.0, f"{len(self.state.discs)} discs verified", force=True)
+
+    # -- labelling -------------------------------------------------------------------------
+
+    def labelling(self) -> None:
+        folder = self.folder / "labels"
+        folder.mkdir(parents=True, exist_ok=True)
+        spec, errors = self.spec, []
+        for n, disc in enumerate(self.state.discs):
+            self._check()
+            pdf = folder / f"{disc.volume_id}.pdf"
+            labels.render(
+                labels.LabelData(
+                    centre_name=spec.label.centre_name,
+                    project_name=spec.project.name,
+                    project_number=spec.project.number,
+                    opening_date=spec.project.opening_date,
+                    disc_index=disc.index,
+                    disc_count=disc.count,
+                    copy_role=disc.copy_role,
+                    copy_number=disc.copy_number,
+                    burn_date=(disc.burned_at or datetime.now(UTC)).date(),
+                    volume_id=disc.volume_id,
+                    archive_url=spec.label.archive_url.replace("{disc_id}", str(disc.disc_id)),
+                    lines=tuple(spec.label.lines),
+                ),
+                pdf,
+                diameter_mm=self.settings.label.size_mm,
+                font_path=self.settings.label.font_path,
+            )
+            disc.label = pdf.relative_to(self.folder).as_posix()
+            if spec.label.print and not disc.label_ref:
+                try:
+                    disc.label_ref = self.printer.submit(pdf, job_name=disc.volume_id) or "sent"
+                except Exception as exc:  # a jammed printer must not lose a verified disc set
+                    errors.append(f"{disc.volume_id}: {exc}")
+            self.store.save(self.state)
+            self.report((n + 1) / len(self.state.discs), f"label {disc.volume_id}")
+        if errors:
+            raise RuntimeError("printing failed: " + "; ".join(errors))
+
+
+def clean_after(stage: RetryStage, state: JobState, folder: Path) -> None:
+    """Forget what a retry from ``stage`` redoes (fetched files stay for a re-fetch to reuse)."""
+    i = ORDER.index(stage)
+    if i <= ORDER.index("staging"):
+        state.staged = None
+        state.discs = []
+        shutil.rmtree(folder / "stage", ignore_errors=True)
+        shutil.rmtree(folder / "images", ignore_errors=True)
+    if i < ORDER.index("labelling"):
+        for d in state.discs:
+            d.label_ref = ""

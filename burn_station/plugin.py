@@ -1,0 +1,283 @@
+"""``BurnerPlugin``: the burn station as an agent plugin (entry point ``burner``).
+
+Actions (``<name>`` is the instance name): ``<name>.burn`` (job), ``<name>.cancel``,
+``<name>.retry`` (job), ``<name>.drives``, ``<name>.verify_disc`` (job); the argument and
+result models and the events are in :mod:`contract.payloads.burn`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import httpx
+from pydantic import BaseModel
+
+from burn_station import discfiles, xorriso
+from burn_station.drives import AfterBurnHook, DrivePool
+from burn_station.jobstore import JobState, JobStore
+from burn_station.pipeline import ORDER, Job, JobCancelled, clean_after
+from burn_station.printing import printer_for
+from burn_station.settings import BurnerSettings
+from contract.payloads.burn import (
+    FINAL_STAGES,
+    BurnJobRef,
+    BurnJobResult,
+    BurnJobSpec,
+    BurnJobState,
+    DiscCheck,
+    DiscManifest,
+    DrivesResult,
+    RetryArgs,
+    VerifyDiscArgs,
+)
+from edge_agent.plugin_api import CommandRequest, PluginContext
+
+
+class BurnerPlugin:
+    def __init__(
+        self,
+        ctx: PluginContext,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        after_burn: AfterBurnHook | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.settings = BurnerSettings.model_validate(dict(ctx.settings))
+        self.settings.work_dir.mkdir(parents=True, exist_ok=True)
+        self.store = JobStore(self.settings.work_dir)
+        self.pool = DrivePool(
+            self.settings.drives,
+            on_state=lambda s: self._emit("burn.drive_state", s),
+            media_wait_s=self.settings.media_wait_s,
+            after_burn=after_burn,
+        )
+        self.transport = transport
+        self._jobs: dict[UUID, Job] = {}
+        self._lock = threading.Lock()
+        name = ctx.name
+        ctx.register_action(f"{name}.burn", self._burn, job=True, args_model=BurnJobSpec)
+        ctx.register_action(f"{name}.cancel", self._cancel, args_model=BurnJobRef)
+        ctx.register_action(f"{name}.retry", self._retry, job=True, args_model=RetryArgs)
+        ctx.register_action(f"{name}.drives", self._drives)
+        ctx.register_action(
+            f"{name}.verify_disc", self._verify_disc, job=True, args_model=VerifyDiscArgs
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._recover()
+        self.pool.start()
+        for drive in self.pool.drives.values():
+            drive.detect()
+        self.ctx.set_health("ok", f"{len(self.pool.drives)} drives")
+
+    def stop(self) -> None:
+        self.ctx.stop_event.set()
+        with self._lock:
+            for job in self._jobs.values():
+                job.interrupted = True
+                job.cancel.set()
+        self.pool.stop()
+        self.ctx.set_health("stopped")
+
+    def _recover(self) -> None:
+        """Jobs that were running when the station stopped fail cleanly, ready for a retry."""
+        for state in self.store.all():
+            if state.stage in FINAL_STAGES:
+                continue
+            stage = state.stage if state.stage in ORDER else "fetching"
+            state.failed_stage = stage  # type: ignore[assignment]
+            state.error = f"station restarted during {state.stage}"
+            state.stage = "failed"
+            self.store.save(state)
+            self._emit(
+                "burn.job_state",
+                BurnJobState(
+                    job_id=state.spec.job_id,
+                    project_number=state.spec.project.number,
+                    stage="failed",
+                    progress=0.0,
+                    error=state.error,
+                    failed_stage=state.failed_stage,
+                    attempt=state.attempt,
+                    discs_total=len(state.discs),
+                    discs_done=sum(1 for d in state.discs if d.status == "ok"),
+                ),
+            )
+
+    def _emit(self, event_type: str, payload: BaseModel) -> None:
+        self.ctx.emit(event_type, payload)
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def _run(self, state: JobState, request: CommandRequest, from_stage: str) -> BurnJobResult:
+        job = Job(
+            state,
+            settings=self.settings,
+            store=self.store,
+            pool=self.pool,
+            printer=printer_for(self.settings.label),
+            emit=self._emit,
+            progress=request.progress,
+            transport=self.transport,
+        )
+        job_id = state.spec.job_id
+        with self._lock:
+            if job_id in self._jobs:
+                raise RuntimeError(f"job {job_id} is already running")
+            self._jobs[job_id] = job
+        done = threading.Event()
+
+        def link() -> None:  # command deadline or agent stop → the job stops
+            while not done.is_set():
+                if request.cancelled.wait(0.5):
+                    job.interrupted = True
+                    job.cancel.set()
+                    return
+
+        threading.Thread(target=link, daemon=True).start()
+        try:
+            if not state.spec.retry_from_stage and from_stage == "fetching":
+                job.enter("queued")
+            return job.run(from_stage)  # type: ignore[arg-type]
+        except JobCancelled:
+            if job.interrupted:
+                raise RuntimeError("interrupted; retry resumes from the failed stage") from None
+            raise RuntimeError("cancelled") from None
+        finally:
+            done.set()
+            with self._lock:
+                self._jobs.pop(job_id, None)
+
+    def _burn(self, request: CommandRequest) -> BurnJobResult:
+        spec = BurnJobSpec.model_validate(dict(request.args))
+        old = self.store.load(spec.job_id)
+        if old is not None and old.stage == "done":
+            return BurnJobResult(
+                job_id=spec.job_id,
+                stage="done",
+                discs=[d.disc_id for d in old.discs if d.status == "ok"],
+            )
+        if old is not None and old.stage in FINAL_STAGES | {"queued"}:
+            from_stage = spec.retry_from_stage or old.failed_stage or "fetching"
+            return self._retry_state(old, from_stage, request)
+        state = JobState(spec=spec)
+        self.store.save(state)
+        return self._run(state, request, spec.retry_from_stage or "fetching")
+
+    def _retry(self, request: CommandRequest) -> BurnJobResult:
+        args = RetryArgs.model_validate(dict(request.args))
+        state = self.store.load(args.job_id)
+        if state is None:
+            raise LookupError(f"unknown job {args.job_id}")
+        if state.stage == "done" and args.from_stage is None:
+            raise ValueError("job is done; name from_stage to redo a stage")
+        return self._retry_state(
+            state, args.from_stage or state.failed_stage or "fetching", request
+        )
+
+    def _retry_state(
+        self, state: JobState, from_stage: str, request: CommandRequest
+    ) -> BurnJobResult:
+        if len(state.fetched) < len(state.spec.sources):
+            from_stage = "fetching"
+        if ORDER.index(from_stage) > ORDER.index("staging") and not state.discs:  # type: ignore[arg-type]
+            from_stage = "staging"
+        clean_after(from_stage, state, self.store.folder(state.spec.job_id))  # type: ignore[arg-type]
+        state.attempt += 1
+        state.error = ""
+        self.store.save(state)
+        return self._run(state, request, from_stage)
+
+    def _cancel(self, request: CommandRequest) -> dict[str, Any]:
+        job_id = UUID(str(request.args["job_id"]))
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            state = self.store.load(job_id)
+            return {
+                "job_id": str(job_id),
+                "running": False,
+                "stage": state.stage if state else "unknown",
+            }
+        job.cancel.set()
+        return {"job_id": str(job_id), "running": True, "stage": job.state.stage}
+
+    # -- drives ----------------------------------------------------------------------------
+
+    def _drives(self, request: CommandRequest) -> DrivesResult:
+        states = []
+        for drive in self.pool.drives.values():
+            states.append(drive.state if drive.state.state == "busy" else drive.detect())
+        return DrivesResult(drives=states)
+
+    def _verify_disc(self, request: CommandRequest) -> DiscCheck:
+        args = VerifyDiscArgs.model_validate(dict(request.args))
+        drive = self.pool.drives.get(args.drive)
+        if drive is None:
+            raise LookupError(f"unknown drive {args.drive}")
+        if drive.state.state == "busy":
+            raise RuntimeError(f"drive {args.drive} is busy")
+        device = drive.config.device
+        drive.set_state("busy", message="re-verifying a disc")
+        try:
+            check = verify_disc(device, args.drive, args.disc_id, stop=request.cancelled)
+        finally:
+            drive.set_state("idle")
+        self._emit("burn.disc_check", check)
+        return check
+
+
+def verify_disc(
+    device: str, drive: str, disc_id: UUID | None, *, stop: threading.Event | None = None
+) -> DiscCheck:
+    """Check a disc's recorded MD5s and that its manifest agrees with its SHA256SUMS."""
+    ok, detail = xorriso.verify(device, stop=stop)
+    manifest: DiscManifest | None = None
+    bad: list[str] = [] if ok else [line for line in detail.split("; ") if "MISMATCH" in line]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("MANIFEST.json", "SHA256SUMS"):
+            try:
+                xorriso.run(
+                    xorriso.extract_args(device, Path(tmp) / name, f"/{name}"), timeout_s=300
+                )
+            except xorriso.XorrisoError as exc:
+                ok, detail = False, f"cannot read {name}: {exc}"[:1900]
+        if (Path(tmp) / "MANIFEST.json").exists():
+            manifest = DiscManifest.model_validate_json(
+                (Path(tmp) / "MANIFEST.json").read_text("utf-8")
+            )
+        if manifest is not None and (Path(tmp) / "SHA256SUMS").exists():
+            sums = discfiles.parse_sha256sums((Path(tmp) / "SHA256SUMS").read_text("utf-8"))
+            for f in manifest.files:
+                if sums.get(f.path) != f.sha256:
+                    bad.append(f.path)
+            if bad:
+                ok = False
+                detail = f"manifest and SHA256SUMS disagree on {len(bad)} files"
+    if manifest is not None and disc_id is not None and manifest.disc_id != disc_id:
+        ok, detail = False, f"expected disc {disc_id}, the drive holds {manifest.disc_id}"
+    return DiscCheck(
+        drive=drive,
+        disc_id=manifest.disc_id if manifest else disc_id,
+        job_id=manifest.job_id if manifest else None,
+        project_number=manifest.project.number if manifest else "",
+        volume_id=manifest.volume_id if manifest else "",
+        disc_index=manifest.disc_index if manifest else None,
+        ok=ok,
+        files_checked=len(manifest.files) if manifest else 0,
+        bad_files=bad[:100],
+        detail=detail[:2000],
+        checked_at=datetime.now(UTC),
+    )
+
+
+def settings_schema() -> Mapping[str, Any]:
+    return BurnerSettings.model_json_schema()

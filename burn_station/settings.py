@@ -1,0 +1,74 @@
+"""Settings of a burner plugin instance (``[plugins.<name>]`` with ``kind = "burner"``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+GIB = 1024**3
+SEGMENT_LIMIT = 4 * GIB - 64 * 1024**2
+"""ISO 9660 level 3 allows larger files, but many readers choke on 4 GiB: stay under it."""
+
+
+class DriveConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+    device: str = Field(
+        description="/dev/sr0 for an optical drive; stdio:/path/disc.iso for a file drive "
+        "(tests); dir:/mnt/backup for a hard-disk target (one ISO file per disc)"
+    )
+    media: list[Literal["cd", "dvd", "bd", "disk"]] = Field(
+        default_factory=lambda: ["cd", "dvd", "bd"], description="media this drive takes"
+    )
+    capacity_bytes: int | None = Field(
+        default=None, ge=1024**2, description="override the detected capacity (file drives)"
+    )
+
+
+class Credential(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str
+    password: SecretStr
+
+
+class LabelSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    route: Literal["none", "cups", "primera_jrq", "epson_jdf"] = "none"
+    printer: str = Field(default="", description="CUPS queue (route cups)")
+    lp_command: str = Field(default="lp", description="the CUPS client")
+    watch_dir: Path | None = Field(default=None, description="robot's watched folder")
+    font_path: Path | None = Field(
+        default=None, description="TTF/TTC with CJK glyphs; default: search, else STSong-Light"
+    )
+    size_mm: float = Field(default=116.0, description="printable disc diameter")
+
+
+class BurnerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    work_dir: Path = Path("/var/lib/prtc/burn")
+    drives: list[DriveConfig] = Field(default_factory=list)
+    collector_url: str = Field(default="", description="base URL for file-store downloads")
+    collector_token: SecretStr = SecretStr("")
+    credentials: dict[str, Credential] = Field(default_factory=dict)
+    nvr_tz: str = Field(default="Asia/Shanghai", description="NVR clock zone unless a job says")
+    segment_bytes: int = Field(default=SEGMENT_LIMIT, ge=1024**2)
+    max_reburns: int = Field(default=2, ge=0, le=5)
+    media_wait_s: float = Field(default=1800.0, ge=0, description="wait for a blank disc")
+    http_timeout_s: float = Field(default=60.0, gt=0)
+    ffmpeg_timeout_s: float = Field(default=6 * 3600.0, gt=0)
+    keep_images: bool = Field(default=False, description="keep ISO images after a job")
+    label: LabelSettings = Field(default_factory=LabelSettings)
+
+    @field_validator("drives")
+    @classmethod
+    def _unique(cls, drives: list[DriveConfig]) -> list[DriveConfig]:
+        ids = [d.id for d in drives]
+        if len(ids) != len(set(ids)):
+            raise ValueError("drive ids must be unique")
+        return drives

@@ -1,0 +1,55 @@
+"""The burn module's declaration: routes, pages, event handlers and scheduled jobs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlmodel import Session
+
+from collector.modules import CollectorModule, ScheduledJob
+from collector.modules.burn import events, schedules, service
+from collector.modules.burn.pages import router as page_router
+from collector.modules.burn.routes import router as api_router
+
+if TYPE_CHECKING:
+    from collector.runtime import Runtime
+
+
+def setup(runtime: Runtime) -> None:
+    """Subscribe to what burn stations report."""
+    settings = runtime.settings.burn
+    bus = runtime.event_bus
+    bus.subscribe("burn.job_state", events.on_job_state)
+    bus.subscribe("burn.disc", events.make_disc_handler(settings))
+    bus.subscribe("burn.drive_state", events.on_drive_state)
+    bus.subscribe("burn.disc_check", events.make_check_handler(settings))
+
+
+def tend(runtime: Runtime) -> None:
+    """Every minute on the leader: send jobs that waited for a station, fail jobs whose
+    command ended unanswered, bring schedules edited on another collector into the
+    scheduler."""
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        service.dispatch_waiting(session, runtime.publisher, runtime.settings.burn)
+        service.fail_unanswered(session)
+        schedules.reconcile(runtime, session)
+
+
+MODULE = CollectorModule(
+    name="burn",
+    title=("自动刻录", "Burn station"),
+    api_router=api_router,
+    page_router=page_router,
+    setup=setup,
+    jobs=(
+        ScheduledJob(
+            id="tend",
+            func=tend,
+            trigger="interval",
+            trigger_args={"minutes": 1},
+            description="dispatch waiting jobs, follow unanswered commands, sync schedules",
+            misfire_grace_s=60,
+        ),
+    ),
+    on_scheduler_start=schedules.on_scheduler_start,
+)

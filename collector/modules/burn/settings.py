@@ -1,0 +1,50 @@
+"""Settings of the burn module (env ``PRTC_COLLECTOR_BURN__<KEY>``)."""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class BurnSettings(BaseModel):
+    """Burn station."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    station_kinds: list[str] = Field(
+        default=["burner"], description="device kinds that are burn stations"
+    )
+    station_instance: str = Field(
+        default="burner",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+        description="name of the burner plugin instance on a station (commands `<name>.burn`)",
+    )
+    default_medium: str = Field(
+        default="dvd",
+        pattern=r"^(cd|dvd|bd|disk)$",
+        description="medium of a new job (cd, dvd, bd, disk)",
+    )
+    default_copies: list[str] = Field(
+        default=["archive", "offsite"], description="copy roles of a new job (archive, offsite)"
+    )
+    command_ttl_s: int = Field(
+        default=7 * 86400,
+        ge=60,
+        description="how long a burn command waits for an offline station before it expires",
+    )
+    misfire_grace_s: int = Field(
+        default=6 * 3600,
+        ge=60,
+        description="how late a missed schedule may still run (after a collector restart)",
+    )
+    reverify_years: int = Field(
+        default=3, ge=1, le=15, description="years between sampled re-verifications of a disc"
+    )
+    archive_url: str = Field(
+        default="",
+        description="base URL of the console for the QR code on labels, which opens the "
+        "disc's archive record (e.g. https://prtc.example.cn); empty: no QR code link",
+    )
+    ffmpeg: str = Field(default="ffmpeg", description="ffmpeg for on-demand transcoding")
+    ffprobe: str = Field(default="ffprobe", description="ffprobe to read a video's codecs")
+    transcode_dir: str = Field(
+        default="",
+        description="cache of H.264 transcodes for playback (default: <files.root>/burn-playback)",
+    )

@@ -1,0 +1,607 @@
+"""Console pages of the venues module, one menu entry (and permission) per function of the
+users' specification: 场所信息管理, 监管单位管理, 场所人流量阈值管理, 扫码进场信息管理,
+扫码进场信息查询, 扫码统计查询, “扫码”预警."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from collector.api.deps import RuntimeDep, SessionDep
+from collector.auth.models import User
+from collector.auth.permissions import has_permission
+from collector.console.deps import CheckedForm, Page, PageContext, page_permission
+from collector.console.i18n import add_labels
+from collector.console.menu import MenuEntry, register_menu
+from collector.modules.venues import service
+from collector.modules.venues.columns import SCAN_COLUMNS, VENUE_COLUMNS
+from collector.modules.venues.importer import CHINA
+from collector.modules.venues.models import Venue, VenueUnit
+from collector.modules.venues.routes import REASONS, scan_rows, xlsx
+from collector.modules.venues.scope import VenueScope, scope_of
+from collector.modules.venues.sync import sync_state
+from collector.tabular import ImportErrors, template
+from collector.tabular.reader import read_rows
+
+router = APIRouter(include_in_schema=False)
+add_labels(
+    {
+        "venues.registry": ("场所信息管理", "Venue registry"),
+        "venues.units": ("监管单位管理", "Supervising units"),
+        "venues.thresholds": ("场所人流量阈值管理", "Flow thresholds"),
+        "venues.import": ("扫码进场信息管理", "Scan records"),
+        "venues.scans": ("扫码进场信息查询", "Scan query"),
+        "venues.stats": ("扫码统计查询", "Scan statistics"),
+        "venues.alerts": ("“扫码”预警", "Scan alerts"),
+    }
+)
+register_menu(
+    MenuEntry("venues.registry", "/venues", "venues.manage", order=60),
+    MenuEntry("venues.units", "/venue-units", "venues.units", order=61),
+    MenuEntry("venues.thresholds", "/venue-thresholds", "venues.thresholds", order=62),
+    MenuEntry("venues.import", "/venue-import", "venues.import", order=63),
+    MenuEntry("venues.scans", "/venue-scans", "venues.scans", order=64),
+    MenuEntry("venues.stats", "/venue-stats", "venues.stats", order=65),
+    MenuEntry("venues.alerts", "/venue-alerts", "venues.alerts", order=66),
+)
+LIMIT = 50
+
+
+def _scope(page: PageContext, session: Session) -> VenueScope:
+    return scope_of(session, page.user, page.visible)
+
+
+def _int(value: Any) -> int | None:
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def _offset(value: int) -> int:
+    return max(value, 0)
+
+
+def _venue_or_404(session: Session, scope: VenueScope, venue_id: int) -> Venue:
+    venue = service.get_venue(session, scope, venue_id)
+    if venue is None:
+        from fastapi import HTTPException
+
+        raise HTTPException(404, "not found")
+    return venue
+
+
+# --- 场所信息管理 ---------------------------------------------------------------------------
+
+
+def _registry(
+    page: PageContext,
+    session: Session,
+    tab: str,
+    offset: int,
+    q: str = "",
+    error: str = "",
+    status: int = 200,
+) -> Response:
+    scope = _scope(page, session)
+    found = service.list_venues(session, scope, tab=tab, q=q, limit=LIMIT, offset=offset)
+    return page.render(
+        "venues/registry.html",
+        status_code=status,
+        venues=found.rows,
+        units=found.units,
+        all_units=service.list_units(session, scope.centres),
+        total=found.total,
+        offset=offset,
+        limit=LIMIT,
+        tab=tab,
+        q=q,
+        query=urlencode({"tab": tab, "q": q}) + "&",
+        centres=sorted(page.visible),
+        error=error,
+    )
+
+
+@router.get("/venues", dependencies=[page_permission("venues.manage")])
+def registry_page(
+    page: Page, session: SessionDep, tab: str = "unset", q: str = "", offset: int = 0
+) -> Response:
+    return _registry(page, session, tab, _offset(offset), q)
+
+
+def _venue_body(form: Any) -> service.VenueIn:
+    return service.VenueIn(
+        centre_id=str(form.get("centre_id") or ""),
+        code=str(form.get("code") or "").strip(),
+        name=str(form.get("name") or "").strip(),
+        category=str(form.get("category") or "").strip(),
+        city=str(form.get("city") or "").strip(),
+        street=str(form.get("street") or "").strip(),
+        admin=str(form.get("admin") or "").strip(),
+        location=str(form.get("location") or "").strip(),
+        unit_id=_int(form.get("unit_id")),
+    )
+
+
+@router.post("/venues", dependencies=[page_permission("venues.manage")])
+def registry_create(
+    page: Page, form: CheckedForm, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    scope = _scope(page, session)
+    try:
+        body = _venue_body(form)
+        if body.centre_id not in scope.centres:
+            raise ValueError("中心不可见")
+        service.save_venue(
+            session,
+            scope,
+            body,
+            actor=page.user,
+            default_city=runtime.settings.venues.default_city,
+        )
+    except (ValidationError, ValueError) as exc:
+        return _registry(page, session, "set", 0, error=str(exc), status=422)
+    return RedirectResponse("/venues?tab=set", status_code=303)
+
+
+@router.get("/venues/template", dependencies=[page_permission("venues.manage")])
+def registry_template(page: Page) -> Response:
+    return xlsx(template(VENUE_COLUMNS), "场所信息导入模板.xlsx")
+
+
+@router.post("/venues/import", dependencies=[page_permission("venues.manage")])
+async def registry_import(
+    request: Request, page: Page, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """The one-off initial import of the registry from the template (xlsx)."""
+    form = await request.form()
+    upload = form.get("file")
+    centre_id = str(form.get("centre_id") or "")
+    scope = _scope(page, session)
+    if centre_id not in scope.centres or upload is None or isinstance(upload, str):
+        return _registry(page, session, "set", 0, error="请选择中心和文件", status=422)
+    from pydantic import BaseModel, Field
+
+    class VenueRow(BaseModel):
+        code: str = Field(max_length=100)
+        name: str = Field(max_length=200)
+        category: str = Field(default="", max_length=100)
+        city: str = Field(default="", max_length=50)
+        street: str = Field(default="", max_length=100)
+        admin: str = Field(default="", max_length=100)
+        location: str = Field(default="", max_length=300)
+        unit: str = Field(default="", max_length=100)
+
+    try:
+        rows = read_rows(await upload.read(), VENUE_COLUMNS, VenueRow)
+    except ImportErrors as exc:
+        return _registry(page, session, "set", 0, error=exc.summary(), status=422)
+    units = {u.name: u for u in service.list_units(session, frozenset({centre_id}))}
+    missing = sorted({r.unit for r in rows if r.unit and r.unit not in units})
+    if missing:
+        return _registry(
+            page, session, "set", 0, error=f"监管单位不存在：{'、'.join(missing)}", status=422
+        )
+    try:
+        for r in rows:
+            unit = units.get(r.unit)
+            body = service.VenueIn(
+                centre_id=centre_id,
+                **r.model_dump(exclude={"unit"}),
+                unit_id=unit.id if unit else None,
+            )
+            service.save_venue(
+                session,
+                scope,
+                body,
+                actor=page.user,
+                default_city=runtime.settings.venues.default_city,
+            )
+    except ValueError as exc:
+        return _registry(page, session, "set", 0, error=str(exc), status=422)
+    return RedirectResponse("/venues?tab=set", status_code=303)
+
+
+@router.get("/venues/{venue_id}", dependencies=[page_permission("venues.manage")])
+def venue_page(page: Page, session: SessionDep, venue_id: int) -> Response:
+    scope = _scope(page, session)
+    venue = _venue_or_404(session, scope, venue_id)
+    unit = session.get(VenueUnit, venue.unit_id) if venue.unit_id else None
+    return page.render(
+        "venues/venue.html",
+        venue=venue,
+        unit=unit,
+        units=service.list_units(session, scope.centres),
+        error="",
+    )
+
+
+@router.post("/venues/{venue_id}", dependencies=[page_permission("venues.manage")])
+def venue_update(page: Page, form: CheckedForm, session: SessionDep, venue_id: int) -> Response:
+    scope = _scope(page, session)
+    venue = _venue_or_404(session, scope, venue_id)
+    if form.get("action") == "delete":
+        service.delete_venue(session, venue, actor=page.user)
+        return RedirectResponse("/venues", status_code=303)
+    try:
+        body = _venue_body({**form, "centre_id": venue.centre_id})
+        service.save_venue(session, scope, body, actor=page.user, venue=venue)
+    except (ValidationError, ValueError) as exc:
+        session.rollback()
+        return page.render(
+            "venues/venue.html",
+            status_code=422,
+            venue=venue,
+            unit=None,
+            units=service.list_units(session, scope.centres),
+            error=str(exc),
+        )
+    return RedirectResponse(f"/venues/{venue_id}", status_code=303)
+
+
+# --- 监管单位管理 -------------------------------------------------------------------------
+
+
+def _units_page(page: PageContext, session: Session, error: str = "", status: int = 200):
+    scope = _scope(page, session)
+    return page.render(
+        "venues/units.html",
+        status_code=status,
+        units=service.list_units(session, scope.centres),
+        members=service.members(session, scope.centres),
+        centres=sorted(page.visible),
+        error=error,
+    )
+
+
+@router.get("/venue-units", dependencies=[page_permission("venues.units")])
+def units_page(page: Page, session: SessionDep) -> Response:
+    return _units_page(page, session)
+
+
+@router.post("/venue-units", dependencies=[page_permission("venues.units")])
+def units_create(page: Page, form: CheckedForm, session: SessionDep) -> Response:
+    try:
+        body = service.UnitIn(
+            centre_id=str(form.get("centre_id") or ""),
+            name=str(form.get("name") or "").strip(),
+            leader=str(form.get("leader") or "").strip(),
+            phone=str(form.get("phone") or "").strip(),
+        )
+    except ValidationError as exc:
+        return _units_page(page, session, error=str(exc), status=422)
+    if body.centre_id not in page.visible:
+        return _units_page(page, session, error="中心不可见", status=422)
+    service.save_unit(session, body, actor=page.user)
+    return RedirectResponse("/venue-units", status_code=303)
+
+
+@router.post("/venue-units/members", dependencies=[page_permission("venues.units")])
+def units_member(page: Page, form: CheckedForm, session: SessionDep) -> Response:
+    user = session.get(User, _int(form.get("user_id")) or 0)
+    unit_id = _int(form.get("unit_id"))
+    unit = session.get(VenueUnit, unit_id) if unit_id else None
+    if (
+        user is None
+        or user.centre_id not in page.visible
+        or (unit is not None and unit.centre_id not in page.visible)
+        or (unit_id and unit is None)
+    ):
+        return _units_page(page, session, error="用户或监管单位不存在", status=422)
+    service.set_member(session, user, unit, actor=page.user)
+    return RedirectResponse("/venue-units", status_code=303)
+
+
+# --- 场所人流量阈值管理 ---------------------------------------------------------------------
+
+
+@router.get("/venue-thresholds", dependencies=[page_permission("venues.thresholds")])
+def thresholds_page(
+    page: Page, session: SessionDep, tab: str = "unset", offset: int = 0
+) -> Response:
+    scope = _scope(page, session)
+    found = service.list_venues(session, scope, thresholds=tab, limit=LIMIT, offset=_offset(offset))
+    return page.render(
+        "venues/thresholds.html",
+        venues=found.rows,
+        units=found.units,
+        total=found.total,
+        offset=_offset(offset),
+        limit=LIMIT,
+        tab=tab,
+        query=f"tab={tab}&",
+    )
+
+
+@router.get("/venue-thresholds/{venue_id}", dependencies=[page_permission("venues.thresholds")])
+def threshold_page(page: Page, session: SessionDep, venue_id: int) -> Response:
+    scope = _scope(page, session)
+    venue = _venue_or_404(session, scope, venue_id)
+    unit = session.get(VenueUnit, venue.unit_id) if venue.unit_id else None
+    return page.render("venues/threshold.html", venue=venue, unit=unit, error="")
+
+
+@router.post("/venue-thresholds/{venue_id}", dependencies=[page_permission("venues.thresholds")])
+def threshold_update(page: Page, form: CheckedForm, session: SessionDep, venue_id: int) -> Response:
+    scope = _scope(page, session)
+    venue = _venue_or_404(session, scope, venue_id)
+    try:
+        body = service.ThresholdsIn(
+            min_daily=_int(form.get("min_daily")), max_daily=_int(form.get("max_daily"))
+        )
+    except ValidationError as exc:
+        unit = session.get(VenueUnit, venue.unit_id) if venue.unit_id else None
+        return page.render(
+            "venues/threshold.html",
+            status_code=422,
+            venue=venue,
+            unit=unit,
+            error="; ".join(e["msg"] for e in exc.errors()),
+        )
+    service.set_thresholds(session, venue, body, actor=page.user)
+    return RedirectResponse(f"/venue-thresholds/{venue_id}", status_code=303)
+
+
+# --- 扫码进场信息管理 -----------------------------------------------------------------------
+
+
+def _import_page(
+    page: PageContext,
+    session: Session,
+    runtime: Any,
+    *,
+    message: str = "",
+    error: str = "",
+    status: int = 200,
+) -> Response:
+    settings = runtime.settings.venues
+    return page.render(
+        "venues/import.html",
+        status_code=status,
+        latest=service.latest_collected(session, page.visible),
+        locked=service.sync_enabled(settings),
+        state=sync_state(session),
+        centres=sorted(page.visible),
+        message=message,
+        error=error,
+    )
+
+
+@router.get("/venue-import", dependencies=[page_permission("venues.import")])
+def import_page(page: Page, session: SessionDep, runtime: RuntimeDep) -> Response:
+    return _import_page(page, session, runtime)
+
+
+@router.get("/venue-import/template", dependencies=[page_permission("venues.import")])
+def import_template(page: Page) -> Response:
+    return xlsx(template(SCAN_COLUMNS), "扫码进场信息导入模板.xlsx")
+
+
+@router.post("/venue-import", dependencies=[page_permission("venues.import")])
+async def import_upload(
+    request: Request, page: Page, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    if service.sync_enabled(runtime.settings.venues):
+        return _import_page(
+            page, session, runtime, error="前置库同步已启用，不能手工导入", status=409
+        )
+    form = await request.form()
+    upload = form.get("file")
+    centre_id = str(form.get("centre_id") or "")
+    from collector.security.csrf import FORM_FIELD
+
+    csrf = request.app.state.csrf
+    from collector.api.deps import SESSION_COOKIE
+
+    if not csrf.verify(request.cookies.get(SESSION_COOKIE), str(form.get(FORM_FIELD) or "")):
+        return _import_page(page, session, runtime, error="CSRF", status=403)
+    if centre_id not in page.visible or upload is None or isinstance(upload, str):
+        return _import_page(page, session, runtime, error="请选择中心和文件", status=422)
+    data = await upload.read()
+    try:
+        result = service.import_scan_file(
+            session,
+            data,
+            centre_id=centre_id,
+            actor=page.user,
+            actor_label=page.user.username,
+            settings=runtime.settings.venues,
+            filename=upload.filename or "",
+        )
+    except ImportErrors as exc:
+        return _import_page(page, session, runtime, error=exc.summary(), status=422)
+    message = (
+        f"导入完成：共 {result.rows} 行，新增 {result.inserted} 条，重复 {result.duplicates} 条"
+    )
+    return _import_page(page, session, runtime, message=message)
+
+
+def _day_bound(text: str, end: bool) -> datetime | None:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    if end:
+        day += timedelta(days=1)
+    return datetime.combine(day, time()).replace(tzinfo=None) - CHINA
+
+
+@router.post("/venue-import/delete", dependencies=[page_permission("venues.import")])
+def import_delete(
+    page: Page, form: CheckedForm, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    if service.sync_enabled(runtime.settings.venues):
+        return _import_page(page, session, runtime, error="前置库同步已启用，不能删除", status=409)
+    by = str(form.get("by") or "")
+    start = _day_bound(str(form.get("start") or ""), end=False)
+    end = _day_bound(str(form.get("end") or ""), end=True)
+    if by not in ("collected", "imported") or start is None or end is None or start >= end:
+        return _import_page(page, session, runtime, error="请选择删除依据和日期范围", status=422)
+    if form.get("confirm") != "yes":
+        return _import_page(page, session, runtime, error="请勾选确认删除", status=422)
+    from datetime import UTC
+
+    deleted = service.delete_scans(
+        session,
+        page.visible,
+        by=by,
+        start=start.replace(tzinfo=UTC),
+        end=end.replace(tzinfo=UTC),
+        actor=page.user,
+        settings=runtime.settings.venues,
+    )
+    return _import_page(page, session, runtime, message=f"已删除 {deleted} 条扫码进场信息")
+
+
+# --- 扫码进场信息查询 -----------------------------------------------------------------------
+
+
+FILTER_KEYS = (
+    "venue_code",
+    "venue_name",
+    "category",
+    "street",
+    "id_number",
+    "phone",
+    "collect_result",
+    "health_code",
+)
+
+
+def _filters(request: Request) -> tuple[service.ScanFilters, dict[str, str]]:
+    params = {k: request.query_params.get(k, "").strip() for k in (*FILTER_KEYS, "start", "end")}
+    start = _day_bound(params["start"], end=False)
+    end = _day_bound(params["end"], end=True)
+    from datetime import UTC
+
+    filters = service.ScanFilters(
+        **{k: params[k] for k in FILTER_KEYS},
+        start=start.replace(tzinfo=UTC) if start else None,
+        end=end.replace(tzinfo=UTC) if end else None,
+    )
+    return filters, params
+
+
+@router.get("/venue-scans", dependencies=[page_permission("venues.scans")])
+def scans_page(request: Request, page: Page, session: SessionDep, offset: int = 0) -> Response:
+    filters, params = _filters(request)
+    scope = _scope(page, session)
+    rows, total, units = service.query_scans(
+        session, scope, filters, limit=LIMIT, offset=_offset(offset)
+    )
+    return page.render(
+        "venues/scans.html",
+        scans=scan_rows(rows, units, unmasked=False),
+        total=total,
+        offset=_offset(offset),
+        limit=LIMIT,
+        filters=params,
+        query=urlencode(params) + "&",
+        can_export=has_permission(page.user, "export"),
+    )
+
+
+# --- 扫码统计查询 ---------------------------------------------------------------------------
+
+
+@router.get("/venue-stats", dependencies=[page_permission("venues.stats")])
+def stats_page(
+    page: Page,
+    session: SessionDep,
+    start: str = "",
+    end: str = "",
+    venue_code: str = "",
+    name: str = "",
+    street: str = "",
+    offset: int = 0,
+) -> Response:
+    today = service.china_today()
+    try:
+        first = date.fromisoformat(start) if start else today - timedelta(days=6)
+        last = date.fromisoformat(end) if end else today
+    except ValueError:
+        first, last = today - timedelta(days=6), today
+    f = service.StatsFilters(
+        start=first,
+        end=last,
+        venue_code=venue_code.strip(),
+        name=name.strip(),
+        street=street.strip(),
+    )
+    rows, total = service.venue_stats(
+        session, _scope(page, session), f, limit=LIMIT, offset=_offset(offset)
+    )
+    params = {
+        "start": first.isoformat(),
+        "end": last.isoformat(),
+        "venue_code": f.venue_code,
+        "name": f.name,
+        "street": f.street,
+    }
+    return page.render(
+        "venues/stats.html",
+        rows=rows,
+        total=total,
+        offset=_offset(offset),
+        limit=LIMIT,
+        filters=params,
+        query=urlencode(params) + "&",
+        can_export=has_permission(page.user, "export"),
+    )
+
+
+# --- “扫码”预警 ---------------------------------------------------------------------------
+
+
+@router.get("/venue-alerts", dependencies=[page_permission("venues.alerts")])
+def alerts_page(page: Page, session: SessionDep, tab: str = "open", offset: int = 0) -> Response:
+    rows, total = service.list_alerts(
+        session,
+        _scope(page, session),
+        received=tab == "received",
+        limit=LIMIT,
+        offset=_offset(offset),
+    )
+    return page.render(
+        "venues/alerts.html",
+        alerts=rows,
+        reasons=REASONS,
+        total=total,
+        offset=_offset(offset),
+        limit=LIMIT,
+        tab=tab,
+        query=f"tab={tab}&",
+    )
+
+
+@router.get("/venue-alerts/{alert_id}", dependencies=[page_permission("venues.alerts")])
+def alert_page(page: Page, session: SessionDep, alert_id: int) -> Response:
+    found = service.get_alert(session, _scope(page, session), alert_id)
+    if found is None:
+        from fastapi import HTTPException
+
+        raise HTTPException(404, "not found")
+    alert, venue = found
+    days = [alert.start_day + timedelta(days=i) for i in range(len(alert.counts))]
+    return page.render(
+        "venues/alert.html",
+        alert=alert,
+        venue=venue,
+        reason=REASONS[alert.direction],
+        days=list(zip(days, alert.counts, strict=True)),
+    )
+
+
+@router.post("/venue-alerts/{alert_id}/receive", dependencies=[page_permission("venues.alerts")])
+def alert_receive(page: Page, form: CheckedForm, session: SessionDep, alert_id: int) -> Response:
+    found = service.get_alert(session, _scope(page, session), alert_id)
+    if found is None:
+        from fastapi import HTTPException
+
+        raise HTTPException(404, "not found")
+    service.receive_alert(session, found[0], actor=page.user, actor_label=page.user.username)
+    return RedirectResponse(f"/venue-alerts/{alert_id}", status_code=303)

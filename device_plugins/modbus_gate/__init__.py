@@ -1,0 +1,1 @@
+"""Gate and door relays switched over Modbus RTU."""

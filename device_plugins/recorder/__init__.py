@@ -1,0 +1,1 @@
+"""Room recorder: ffmpeg capture of desktop, camera and microphone into uploaded segments."""

@@ -1,0 +1,1 @@
+"""Body-temperature measurement at the entrance: an infrared module, Modbus, or by hand."""

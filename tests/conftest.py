@@ -1,0 +1,5 @@
+"""Fixtures every test package may use."""
+
+from tests.support.browser import browser
+
+__all__ = ["browser"]
