@@ -66,7 +66,7 @@ import paho.mqtt.client as mqtt
 port, n, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-bare",
                      clean_session=False)
-state = {"n": 0, "first": 0.0, "last": 0.0}
+state = {"n": 0, "first": 0.0, "last": 0.0, "cpu0": 0.0, "cpu1": 0.0}
 done = threading.Event()
 def on_connect(c, u, f, rc, p):
     c.subscribe(sys.argv[4], qos=1)
@@ -77,9 +77,11 @@ def on_message(c, u, msg):
     now = time.perf_counter()
     if state["n"] == 0:
         state["first"] = now
+        state["cpu0"] = time.process_time()
     state["n"] += 1
     state["last"] = now
     if state["n"] >= n:
+        state["cpu1"] = time.process_time()
         done.set()
 client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
 client.connect("127.0.0.1", port)
@@ -88,12 +90,15 @@ done.wait(600)
 client.loop_stop()
 client.disconnect()
 span = state["last"] - state["first"]
-print(state["n"], span)
+print(state["n"], span, state["cpu1"] - state["cpu0"])
 """
 
 
-def bare_subscriber(port: int, n: int, mode: str) -> tuple[int, float]:
-    """Run the bare paho subscriber in its own process (own GIL, like the collector)."""
+def bare_subscriber(port: int, n: int, mode: str) -> tuple[int, float, float]:
+    """Run the bare paho subscriber in its own process (own GIL, like the collector).
+
+    Returns the messages received, the seconds from the first to the last, and the CPU
+    seconds the subscriber spent meanwhile."""
     out = subprocess.run(
         [sys.executable, "-c", BARE_SUBSCRIBER, str(port), str(n), mode, SUB_EVENTS],
         capture_output=True,
@@ -101,8 +106,8 @@ def bare_subscriber(port: int, n: int, mode: str) -> tuple[int, float]:
         timeout=900,
         check=True,
     )
-    count, span = out.stdout.split()
-    return int(count), float(span)
+    count, span, cpu = out.stdout.split()
+    return int(count), float(span), float(cpu)
 
 
 class Stopwatch:

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
@@ -37,11 +38,17 @@ ProgressFn = Callable[[float], None]
 """Called with the seconds of media processed so far."""
 
 
+class StopFlag(Protocol):
+    """A :class:`threading.Event`, or anything else that says when to stop."""
+
+    def is_set(self) -> bool: ...
+
+
 def run(
     args: Sequence[str],
     *,
     timeout_s: float,
-    stop: threading.Event | None = None,
+    stop: StopFlag | None = None,
     on_progress: ProgressFn | None = None,
     binary: str = FFMPEG,
 ) -> str:

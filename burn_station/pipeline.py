@@ -24,7 +24,7 @@ from burn_station.hashing import sha256_file
 from burn_station.jobstore import DiscPlan, JobState, JobStore
 from burn_station.printing import LabelPrinter
 from burn_station.settings import BurnerSettings
-from burn_station.staging import Stager
+from burn_station.staging import StagedFile, Stager
 from contract.payloads.burn import (
     BurnDisc,
     BurnJobResult,
@@ -80,6 +80,8 @@ class Job:
         self.folder = store.folder(self.spec.job_id)
         self._last_report = 0.0
         self._lock = threading.Lock()
+        self.timings: dict[str, float] = {}
+        """Seconds spent in the steps of the staging stage (logs, benchmark)."""
 
     # -- reporting -------------------------------------------------------------------------
 
@@ -202,6 +204,10 @@ class Job:
         return min(caps) if caps else layout.NOMINAL_CAPACITY[self.spec.medium]
 
     def staging(self) -> None:
+        """Stage the files, lay them out on discs and build the images. The decode checks of
+        the staged video (CPU-bound) run in the background meanwhile; the stage ends only when
+        every one passed, and a failed or interrupted stage keeps no plan, so nothing unchecked
+        can be burned by a retry from a later stage."""
         capacity = self.plan_capacity()
         items = [item for i in sorted(self.state.fetched) for item in self.state.fetched[i]]
         segment = min(self.settings.segment_bytes, capacity - layout.reserve(4) - 2 * 1024**2)
@@ -211,9 +217,37 @@ class Job:
             segment_bytes=max(segment, 1024**2),
             stop=self.cancel,
             timeout_s=self.settings.ffmpeg_timeout_s,
-            on_item=lambda d, t: self.report(0.7 * d / t, f"staged {d}/{t} files"),
+            on_item=lambda d, t: self.report(0.6 * d / t, f"staged {d}/{t} files"),
         )
-        staged = stager.stage_all(items)
+        timings = self.timings
+        checked = False
+        try:
+            started = time.monotonic()
+            staged = stager.stage_files(items)
+            timings["stage_files"] = time.monotonic() - started
+            self.plan_discs(staged, capacity)
+            started = time.monotonic()
+            for n, disc in enumerate(self.state.discs):
+                self._check()
+                stager.raise_failed_check()  # no more images once a check has failed
+                self.build_image(disc)
+                self.store.save(self.state)
+                done = (n + 1) / len(self.state.discs)
+                self.report(0.6 + 0.3 * done, f"image {disc.volume_id}")
+            timings["images"] = time.monotonic() - started
+            started = time.monotonic()
+            self.report(0.9, "decode check of the video", force=True)
+            stager.wait_checks(lambda d, t: self.report(0.9 + 0.1 * d / t, f"checked {d}/{t}"))
+            timings["decode_wait"] = time.monotonic() - started
+            checked = True
+        finally:
+            stager.close()
+            if not checked:
+                self.state.staged = None
+                self.state.discs = []
+                self.store.save(self.state)
+
+    def plan_discs(self, staged: list[StagedFile], capacity: int) -> None:
         self.state.staged = staged
         self.state.discs = []
         sets = layout.plan(staged, capacity)
@@ -234,11 +268,6 @@ class Job:
                         )
                     )
         self.store.save(self.state)
-        for n, disc in enumerate(self.state.discs):
-            self._check()
-            self.build_image(disc)
-            self.store.save(self.state)
-            self.report(0.7 + 0.3 * (n + 1) / len(self.state.discs), f"image {disc.volume_id}")
 
     def disc_files(self, disc: DiscPlan) -> list[DiscFile]:
         by_path = {f.disc_path: f for f in self.state.staged or []}

@@ -71,6 +71,23 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
 
+def digest_ok(header: str, method: str, username: str, password: str, nonce: str) -> bool:
+    """Whether an ``Authorization: Digest …`` header answers our challenge (RFC 2617, MD5,
+    with or without ``qop=auth``); shared by the simulated ISAPI and RTSP servers."""
+    if not header.startswith("Digest "):
+        return False
+    fields = dict(re.findall(r'(\w+)="?([^",]*)"?', header[7:]))
+    if fields.get("username") != username or fields.get("nonce") != nonce:
+        return False
+    ha1 = _md5(f"{username}:{REALM}:{password}")
+    ha2 = _md5(f"{method}:{fields.get('uri', '')}")
+    if fields.get("qop") == "auth":
+        expected = _md5(f"{ha1}:{nonce}:{fields.get('nc')}:{fields.get('cnonce')}:auth:{ha2}")
+    else:
+        expected = _md5(f"{ha1}:{nonce}:{ha2}")
+    return secrets.compare_digest(expected, fields.get("response", ""))
+
+
 class SimNvr:
     def __init__(self, username: str, password: str, clips: list[SimClip]) -> None:
         self.username = username
@@ -97,20 +114,7 @@ class SimNvr:
     # -- digest ----------------------------------------------------------------------------
 
     def authorised(self, method: str, header: str) -> bool:
-        if not header.startswith("Digest "):
-            return False
-        fields = dict(re.findall(r'(\w+)="?([^",]*)"?', header[7:]))
-        if fields.get("username") != self.username or fields.get("nonce") != self._nonce:
-            return False
-        ha1 = _md5(f"{self.username}:{REALM}:{self.password}")
-        ha2 = _md5(f"{method}:{fields.get('uri', '')}")
-        if fields.get("qop") == "auth":
-            expected = _md5(
-                f"{ha1}:{self._nonce}:{fields.get('nc')}:{fields.get('cnonce')}:auth:{ha2}"
-            )
-        else:
-            expected = _md5(f"{ha1}:{self._nonce}:{ha2}")
-        return secrets.compare_digest(expected, fields.get("response", ""))
+        return digest_ok(header, method, self.username, self.password, self._nonce)
 
     # -- ISAPI -----------------------------------------------------------------------------
 

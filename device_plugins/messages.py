@@ -20,6 +20,8 @@ TEMPERATURE = "temperature.reading"
 """Topic of :class:`TemperatureReading`."""
 CARD_UID = "iccard.uid"
 """Topic of :class:`CardUid`."""
+CARD_UNREADABLE = "idcard.unreadable"
+"""Topic of :class:`CardUnreadable`."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,23 @@ class CardRead:
     last_byte_at: float = 0.0
     """perf_counter() when the reader's answer was complete."""
     read_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CardUnreadable:
+    """A card was on the reader but gave no visitor: its data is of a layout the reader does
+    not know (given up at once), or the SAM failed to read it ``read_attempts`` times. Sent
+    once per presentation so the entrance screen can ask for registration by hand; it carries
+    no personal data."""
+
+    reader: str
+    """Instance name of the reader plugin."""
+    reason: str
+    """For the operator, in Chinese (no personal data)."""
+    detail: str = ""
+    """For the log, in English."""
+    card_type_flag: str | None = None
+    """The card type flag read, when the text block was read at all."""
 
 
 @dataclass(frozen=True)

@@ -48,18 +48,50 @@ def person_hash(key: bytes, id_number: str) -> str:
 
 
 class Person(BaseModel):
-    """What the card (or the operator) says about the visitor."""
+    """What the card (or the operator) says about the visitor.
+
+    The fields after ``valid_to`` were added later; each defaults to empty, so a payload from
+    an agent that does not send them validates, and a receiver that does not know them
+    ignores them (this model ignores unknown fields).
+    """
 
     document_type: DocumentType
-    name: str = Field(max_length=120)
+    name: str = Field(
+        max_length=120,
+        description="foreign card: ENGLISH NAME (中文名) when the card has both names",
+    )
     id_number: str = Field(max_length=40)
     sex: str = Field(default="", max_length=8)
-    nation: str = Field(default="", max_length=40, description="民族, or nationality code")
+    nation: str = Field(
+        default="",
+        max_length=40,
+        description="民族; on a foreign card also the nationality code (as ``nationality``), "
+        "kept for receivers older than that field",
+    )
     birth_date: date | None = None
     address: str = Field(default="", max_length=200)
     authority: str = Field(default="", max_length=120)
     valid_from: date | None = None
     valid_to: date | None = Field(default=None, description="None: long-term (长期)")
+    english_name: str = Field(
+        default="", max_length=120, description="foreign card: the English name alone"
+    )
+    nationality: str = Field(
+        default="",
+        max_length=8,
+        description="foreign card: nationality code (GB/T 2659 alpha-3, e.g. CAN)",
+    )
+    pass_number: str = Field(
+        default="",
+        max_length=20,
+        description="HK/Macau/Taiwan residence permit: the travel pass number (通行证号码)",
+    )
+    issue_count: str = Field(
+        default="",
+        max_length=4,
+        description="HK/Macau/Taiwan permit: issue count (签发次数); 2023 foreign card: "
+        "renewal count (换证次数)",
+    )
 
 
 class Origin(BaseModel):

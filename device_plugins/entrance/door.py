@@ -14,6 +14,9 @@ Life of a swipe:
   (``gate_action``) and is recorded; ``refused`` is recorded; ``operator`` waits on the screen.
   A temperature arriving while a visitor waits for one is given to that visitor and the rules
   decide again.
+* a card the reader could not turn into a visitor (``idcard.unreadable``: unknown card layout,
+  or failed reads) is shown to the operator as a notice (:attr:`Door.notice`) until the next
+  visitor, so that they register the person by hand;
 * a waiting visitor is confirmed (admitted, gate opened) or refused by the operator, or —
   when nobody answers within ``pending_timeout_s`` — recorded as **refused by the rules**, so
   the register shows the swipe and the next visitor is not confirmed by mistake.
@@ -40,7 +43,7 @@ from contract.idnumber import mask_id_number, parse_id_number, resolve_division
 from contract.ids import uuid7
 from contract.payloads.entrance import EntranceRules, Origin, Passage, Person
 from device_plugins.entrance.rules import Verdict, evaluate
-from device_plugins.messages import CardRead, TemperatureReading
+from device_plugins.messages import CardRead, CardUnreadable, TemperatureReading
 
 Direction = Literal["in", "out"]
 ReaderMode = Literal["in", "out", "operator"]
@@ -126,9 +129,11 @@ class Visitor:
         )
 
     def view(self) -> dict[str, Any]:
-        """What the screen shows: the ID number masked, never in clear."""
+        """What the screen shows: the ID number (and a permit's pass number) masked, never in
+        clear."""
         info = self.verdict.id_info
         origin: Origin | None = self.verdict.origin
+        person = self.person
         return {
             "passage_id": self.passage_id,
             "status": self.status,
@@ -142,6 +147,10 @@ class Visitor:
             "nation": self.person.nation,
             "birth_date": self.person.birth_date.isoformat() if self.person.birth_date else "",
             "valid_to": self.person.valid_to.isoformat() if self.person.valid_to else "",
+            "english_name": person.english_name,
+            "nationality": person.nationality,
+            "pass_masked": mask_id_number(person.pass_number) if person.pass_number else "",
+            "issue_count": person.issue_count,
             "origin": origin.model_dump() if origin else None,
             "flags": [f.model_dump() for f in self.verdict.flags],
             "temperature_c": self.temperature_c,
@@ -210,6 +219,8 @@ class Door:
         self.counts = Counts(self._clock().date())
         self._temperature: tuple[TemperatureReading, float] | None = None  # reading, monotonic
         self.last_temperature: TemperatureReading | None = None
+        self.notice: dict[str, Any] | None = None
+        """The last card that gave no visitor, until the next visitor: {reader, text, at}."""
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -235,6 +246,22 @@ class Door:
         with self._lock:
             direction: Direction = self.direction if mode == "operator" else mode
             return self._arrive(msg.person, direction, msg.reader, started, bool(msg.photo))
+
+    def on_unreadable(self, msg: CardUnreadable) -> bool:
+        """A card was presented but gave no visitor; tell the operator. False when the reader
+        is not this door's."""
+        modes = self.settings.readers
+        if modes and msg.reader not in modes:
+            return False
+        self._logger.info("card on %s gave no visitor: %s", msg.reader, msg.detail or msg.reason)
+        with self._lock:
+            self.notice = {
+                "reader": msg.reader,
+                "text": msg.reason[:200],
+                "at": self._clock().strftime("%H:%M:%S"),
+            }
+            self._touch()
+        return True
 
     def on_temperature(self, msg: TemperatureReading) -> Visitor | None:
         """A temperature was taken; returns the waiting visitor it completed, if any."""
@@ -360,6 +387,7 @@ class Door:
                 "current": current,
                 "pending": pending,
                 "recent": [v.view() for v in self.recent[:10]],
+                "notice": self.notice,
                 "last_temperature": (
                     {"celsius": round(temp.celsius, 1), "source": temp.source} if temp else None
                 ),
@@ -396,6 +424,7 @@ class Door:
         self, person: Person, direction: Direction, reader: str, started: float, photo: bool
     ) -> Visitor:
         now = self._clock()
+        self.notice = None  # the operator has moved on to a visitor
         if direction == "out":
             info = parse_id_number(person.id_number, today=now.date())
             origin = None

@@ -1,7 +1,8 @@
 """``EntrancePlugin``: the entrance workflow of an entrance PC (kind ``entrance``).
 
 It reads nothing itself: it subscribes to the local bus for the cards the reader plugins read
-(``idcard.read``) and the temperatures the thermometer plugins take (``temperature.reading``),
+(``idcard.read``; ``idcard.unreadable`` for cards that gave no visitor, shown to the operator)
+and the temperatures the thermometer plugins take (``temperature.reading``),
 decides on the agent with the rules of its settings (``rules``, pushed by the collector as
 desired config and cached by the agent, so a restart without network decides with the last
 rules; the defaults of :class:`~contract.payloads.entrance.EntranceRules` until the first
@@ -28,7 +29,14 @@ from pydantic import BaseModel, Field
 from contract.idnumber import divisions
 from device_plugins.entrance.door import Direction, Door, EntranceSettings
 from device_plugins.entrance.kiosk import Kiosk, ManualEntryArgs
-from device_plugins.messages import CARD_READ, TEMPERATURE, CardRead, TemperatureReading
+from device_plugins.messages import (
+    CARD_READ,
+    CARD_UNREADABLE,
+    TEMPERATURE,
+    CardRead,
+    CardUnreadable,
+    TemperatureReading,
+)
 from edge_agent.plugin_api import BasePlugin, CommandRequest, PluginContext
 
 
@@ -76,6 +84,7 @@ class EntrancePlugin(BasePlugin):
     def start(self) -> None:
         divisions()  # load the division table now, not during the first visitor's decision
         self.ctx.subscribe_local(CARD_READ, self._on_card)
+        self.ctx.subscribe_local(CARD_UNREADABLE, self._on_unreadable)
         self.ctx.subscribe_local(TEMPERATURE, self._on_temperature)
         self._start_kiosk(self.settings)
         self._report_health()
@@ -127,6 +136,10 @@ class EntrancePlugin(BasePlugin):
     def _on_card(self, message: object) -> None:
         if isinstance(message, CardRead) and not self.ctx.stop_event.is_set():
             self.door.on_card(message)
+
+    def _on_unreadable(self, message: object) -> None:
+        if isinstance(message, CardUnreadable) and not self.ctx.stop_event.is_set():
+            self.door.on_unreadable(message)
 
     def _on_temperature(self, message: object) -> None:
         if isinstance(message, TemperatureReading) and not self.ctx.stop_event.is_set():

@@ -6,7 +6,10 @@ It polls find → select → read, and publishes on the agent's local bus (never
 * ``CARD_READ`` → :class:`~device_plugins.messages.CardRead` once per presentation, with
   ``last_byte_at`` = ``perf_counter()`` when the read answer's last byte arrived;
 * ``CARD_REMOVED`` → :class:`~device_plugins.messages.CardRemoved` when a card that was read is
-  lifted (``removal_polls`` finds in a row fail).
+  lifted (``removal_polls`` finds in a row fail);
+* ``CARD_UNREADABLE`` → :class:`~device_plugins.messages.CardUnreadable` once per
+  presentation when a card gives no visitor: data of an unknown layout (given up at once, since
+  reading again gives the same bytes) or ``read_attempts`` failed reads.
 
 A card left on the reader is read once; it must be lifted and presented again to read again.
 A card that cannot be read is tried ``read_attempts`` times per presentation. A port that
@@ -24,7 +27,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from device_plugins.idcard_sam import protocol as p
 from device_plugins.idcard_sam.card import CardFormatError, parse_text
 from device_plugins.idcard_sam.link import PORT_ERRORS, ReaderTimeout, SamLink
-from device_plugins.messages import CARD_READ, CARD_REMOVED, CardRead, CardRemoved
+from device_plugins.messages import (
+    CARD_READ,
+    CARD_REMOVED,
+    CARD_UNREADABLE,
+    CardRead,
+    CardRemoved,
+    CardUnreadable,
+)
 from edge_agent.plugin_api import BasePlugin, CommandRequest, HealthState, PluginContext
 
 
@@ -128,7 +138,12 @@ class SamReaderPlugin(BasePlugin):
         try:
             block = p.split_read_data(answer.data)
             person = parse_text(block.text).to_person()
-        except (ValueError, CardFormatError) as exc:  # pydantic errors are ValueErrors too
+        except CardFormatError as exc:
+            # The same card gives the same bytes: do not read it again until it is lifted.
+            self._attempts = s.read_attempts
+            self._read_failed(f"unreadable card data: {exc}", exc.operator_text, exc.flag)
+            return
+        except ValueError as exc:  # pydantic errors are ValueErrors too
             self._read_failed(f"unreadable card data: {exc}")
             return
         self._held = True
@@ -153,7 +168,12 @@ class SamReaderPlugin(BasePlugin):
 
     # -- trouble -----------------------------------------------------------------------------
 
-    def _read_failed(self, why: str) -> None:
+    def _read_failed(
+        self,
+        why: str,
+        operator_text: str = "读卡失败，请重新放卡或手工登记",
+        flag: str | None = None,
+    ) -> None:
         self.counters["failed_reads"] += 1
         self.last_error = why
         self.ctx.logger.warning(
@@ -162,6 +182,13 @@ class SamReaderPlugin(BasePlugin):
             self.settings.read_attempts,
             why,
         )
+        if self._attempts >= self.settings.read_attempts:  # given up on this presentation
+            self.ctx.publish_local(
+                CARD_UNREADABLE,
+                CardUnreadable(
+                    reader=self.ctx.name, reason=operator_text, detail=why, card_type_flag=flag
+                ),
+            )
 
     def _sam_error(self, status: int) -> None:
         self.last_error = f"SAM: {p.describe(status)}"

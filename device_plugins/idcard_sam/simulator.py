@@ -1,8 +1,12 @@
 """A second-generation ID-card reader at the byte level, on a pseudo-terminal.
 
 It answers the SAM frame protocol (``protocol.py``) like a reader module does, so the real
-plugin code runs against it. Tests and demos present cards (:meth:`SamSimulator.present`) and
-take them away, and inject the faults seen in the field: a card the SAM cannot read (0x41), a
+plugin code runs against it. Tests and demos present cards (:meth:`SamSimulator.present`) of
+every kind the plugin knows (:func:`resident_card`, :func:`hk_mo_tw_card`, :func:`foreign_card`
+for the 2017 foreign card, :func:`foreign_2023_card`) and ones it must refuse
+(:func:`unknown_type_card`, ``foreign_2023_card(number_field=…)`` for a 2023 card whose data does
+not fit the expected layout), take them away, and inject the faults seen in the field: a card
+the SAM cannot read (0x41), a
 slow or silent reader, line noise between frames, answers with a wrong checksum, a card pulled
 off in the middle of a read (the answer stops short), and a reader unplugged and plugged in
 again behind the same (symlink) path.
@@ -24,7 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device_plugins.idcard_sam import protocol as p
-from device_plugins.idcard_sam.card import FOREIGN, HK_MO_TW, RESIDENT, pack
+from device_plugins.idcard_sam.card import (
+    FOREIGN,
+    FOREIGN_2023,
+    HK_MO_TW,
+    RESIDENT,
+    pack,
+    split_english_2023,
+)
 from device_plugins.ptysim import PtyDevice
 
 PHOTO_LEN = 1024
@@ -98,7 +109,9 @@ def foreign_card(
     valid_to: str = "20290601",
     version: str = "02",
     authority_code: str = "1500",
+    broken: bool = False,
 ) -> SimCard:
+    """A 2017 foreign permanent residence card (flag ``I``)."""
     text = pack(
         FOREIGN,
         {
@@ -115,6 +128,54 @@ def foreign_card(
             "card_type": "I",
         },
     )
+    return SimCard(text, _photo(number), broken)
+
+
+def foreign_2023_card(
+    *,
+    chinese_name: str = "史密斯",
+    english_name: str = "SMITH JOHN",
+    sex: str = "1",
+    birth: str = "19800101",
+    province: str = "11",
+    nationality_numeric: str = "124",
+    nationality: str = "CAN",
+    number: str | None = None,
+    valid_from: str = "20240101",
+    valid_to: str = "20340101",
+    renewal_count: str = "00",
+    previous_number_link: str = "",
+    number_field: str | None = None,
+    broken: bool = False,
+) -> SimCard:
+    """A 2023 foreign permanent residence card (flag ``Y``); the number is
+    ``9`` + province + ISO 3166-1 numeric nationality + birth + sequence + check character.
+    ``english_name`` up to 46 characters (stored 35 + 11). ``number_field``: write this into
+    the number field instead (a card whose data does not fit the layout the plugin knows)."""
+    number = number or id_number(f"9{province}{nationality_numeric}", birth, "001")
+    text = pack(
+        FOREIGN_2023,
+        {
+            "chinese_name": chinese_name,
+            "sex": sex,
+            "renewal_count": renewal_count,
+            "birth": birth,
+            **split_english_2023(english_name),
+            "id_number": number if number_field is None else number_field,
+            "valid_from": valid_from,
+            "valid_to": valid_to,
+            "nationality": nationality,
+            "card_type": "Y",
+            "previous_number_link": previous_number_link,
+        },
+    )
+    return SimCard(text, _photo(number), broken)
+
+
+def unknown_type_card(flag: str = "Z") -> SimCard:
+    """A card whose type flag (byte 248) is one no reader layout knows, e.g. a future edition."""
+    number = id_number("110101", "19900307", "555")
+    text = pack(HK_MO_TW, {"name": "未知", "id_number": number, "card_type": flag})
     return SimCard(text, _photo(number))
 
 
@@ -130,6 +191,7 @@ def hk_mo_tw_card(
     valid_to: str = "20260301",
     pass_number: str = "H60123456",
     issue_count: str = "01",
+    broken: bool = False,
 ) -> SimCard:
     number = number or id_number("810000", birth, "005")
     text = pack(
@@ -148,7 +210,7 @@ def hk_mo_tw_card(
             "card_type": "J",
         },
     )
-    return SimCard(text, _photo(number))
+    return SimCard(text, _photo(number), broken)
 
 
 @dataclass
@@ -265,10 +327,17 @@ class SamSimulator(PtyDevice):
 SAMPLES: dict[str, Callable[[], SimCard]] = {
     "resident": resident_card,
     "foreign": foreign_card,
+    "foreign2023": foreign_2023_card,
     "hmt": hk_mo_tw_card,
     "broken": lambda: resident_card(name="李四", broken=True),
+    "broken2023": lambda: foreign_2023_card(broken=True),
+    "garbled2023": lambda: foreign_2023_card(number_field="CAN110080010101"),
+    "unknown": unknown_type_card,
 }
-HELP = "commands: resident | foreign | hmt | broken (present), r (remove), u (unplug), p (plug), q"
+HELP = (
+    "commands: resident | foreign | foreign2023 | hmt | broken | broken2023 | garbled2023 | "
+    "unknown (present), r (remove), u (unplug), p (plug), q"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"SAM reader simulator on {sim.path}; set the plugin's port to it.\n{HELP}", flush=True)
     try:
         if args.every > 0:
-            for kind in itertools.cycle(["resident", "foreign", "hmt"]):
+            for kind in itertools.cycle(["resident", "foreign", "foreign2023", "hmt"]):
                 sim.present(SAMPLES[kind]())
                 print(f"presented {kind}", flush=True)
                 time.sleep(args.every)

@@ -12,6 +12,7 @@ import pytest
 
 from burn_station.plugin import BurnerPlugin
 from burn_station.sim_nvr import SimClip, SimNvr
+from burn_station.sim_rtsp import Playback, SimRtspNvr
 from contract.payloads.burn import STAGES, DiscManifest
 
 from .conftest import FakeContext, FileServer
@@ -40,8 +41,19 @@ def nvr(media: dict[str, Path]):
     sim.stop()
 
 
+@pytest.fixture
+def rtsp_nvr(media: dict[str, Path]):
+    sim = SimRtspNvr({1: media["rtsp"]}, "admin", "Hik12345").start()
+    yield sim
+    sim.stop()
+
+
 def test_project_becomes_two_verified_discs(
-    tmp_path: Path, media: dict[str, Path], file_server: FileServer, nvr: SimNvr
+    tmp_path: Path,
+    media: dict[str, Path],
+    file_server: FileServer,
+    nvr: SimNvr,
+    rtsp_nvr: SimRtspNvr,
 ) -> None:
     shutil.copy(media["room1"], file_server.root / "rec1.mp4")
     docs = tmp_path / "docs"
@@ -87,8 +99,9 @@ def test_project_becomes_two_verified_discs(
                 },
                 {
                     "kind": "rtsp",
-                    "vendor": "plain",
-                    "url": f"file:{media['rtsp']}",
+                    "vendor": "hikvision",
+                    "url": rtsp_nvr.url + "/Streaming/tracks/{channel}01?starttime={start}",
+                    "credentials": "nvr1",
                     "start": "2026-11-20T01:00:00Z",
                     "end": "2026-11-20T02:00:00Z",
                     "max_duration_s": 2,
@@ -114,6 +127,8 @@ def test_project_becomes_two_verified_discs(
     assert seen == [s for s in STAGES if s not in ("failed", "cancelled")]
     # the NVR was asked with digest auth: a challenge, then search and download
     assert any("search" in r for r in nvr.requests) and any("download" in r for r in nvr.requests)
+    # the RTSP playback was asked for in the NVR's Beijing clock
+    assert rtsp_nvr.playbacks == [Playback(1, "20261120T090000Z", "")]
 
     discs = ctx.events("burn.disc")
     assert [d.verify for d in discs].count("bad") == 1 and len(hits) == 1

@@ -6,6 +6,7 @@ would refuse (wildcards, NUL) and any bytes are covered too.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -183,3 +184,51 @@ def test_payload_json_cannot_store_is_dead_lettered_alone(worker):
     )
     receipt_topic = topics.receipt_topic(CENTRE, "fz-1")
     assert [p for t, p in link.published if t == receipt_topic][-1].find(b"[[1,4]]") >= 0
+
+
+def test_payload_text_is_stored_as_sent(worker):
+    """The payload is serialised for storage by pydantic-core, with the json module deciding
+    where NaN or Infinity may be involved: text that merely looks like them is stored, the
+    numbers themselves are dead-lettered, and every stored payload reads back as sent."""
+    w, link, engine = worker
+    topic = topics.event_topic(CENTRE, "fz-1", "sim.reading")
+    sent = [
+        {"sensor": "NaN", "value": 2.5e-7, "unit": "Infinity", "n": 2**62},
+        {"sensor": 'q"uo\\te/\t\u2028', "value": -0.0, "unit": "°C", "n": 0},
+        {"sensor": "温度-Infinity", "value": 0.1, "unit": "-NaN", "n": 7},
+    ]
+    good = [event_envelope("fz-1", seq, **payload) for seq, payload in enumerate(sent, 1)]
+    inf = event_envelope("fz-1", 4, sensor="t", value=float("inf"), unit="C", n=4)
+    raws = [json.dumps(env).encode() for env in (*good, inf)]
+    w.process([Inbound(topic, raw, mid, 1, False) for mid, raw in enumerate(raws, 1)])
+    assert link.acked == [1, 2, 3, 4]
+    with Session(engine) as s:
+        stored = {e.id: e.payload for e in s.execute(select(StoredEvent)).scalars()}
+        dead = s.execute(select(DeadLetter.reason, DeadLetter.raw)).all()
+    assert stored == {env["id"]: env["payload"] for env in good}
+    assert [tuple(row) for row in dead] == [("bad_payload", raws[3])]
+
+
+def test_batches_run_without_cyclic_gc_and_leave_it_on(worker):
+    """The worker pauses the cyclic garbage collector while it works on a batch, and turns
+    it back on afterwards, also when a handler failed and the batch was replayed."""
+    w, link, engine = worker
+    seen: list[bool] = []
+
+    def handler(session, event):  # type: ignore[no-untyped-def]
+        seen.append(gc.isenabled())
+        if event.seq == 2:
+            raise RuntimeError("boom")
+
+    w._bus.subscribe("sim.reading", handler)
+    topic = topics.event_topic(CENTRE, "fz-1", "sim.reading")
+    raws = [json.dumps(event_envelope("fz-1", seq)).encode() for seq in (1, 2, 3)]
+    assert gc.isenabled()
+    w.process([Inbound(topic, raw, mid, 1, False) for mid, raw in enumerate(raws, 1)])
+    assert gc.isenabled()
+    assert seen and not any(seen)
+    assert link.acked == [1, 2, 3]
+    with engine.connect() as conn:
+        assert _count(engine, StoredEvent) == 2
+        reasons = conn.execute(select(DeadLetter.__table__.c.reason)).scalars().all()
+    assert reasons == ["handler_error"]

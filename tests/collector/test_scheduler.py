@@ -110,11 +110,12 @@ def test_an_unchanged_job_keeps_its_stored_next_run(db: Path) -> None:
         assert scheduler.ensure_job("demo.keep", ref, args=("x",), **nightly)  # type: ignore[arg-type]
         stored = scheduler.next_run("demo.keep")
         assert stored is not None
-        overdue = stored - timedelta(days=3)  # as if it fell due while the collector was down
-        scheduler._aps.pause()  # type: ignore[union-attr]  # keep it from running meanwhile
-        scheduler._aps.modify_job("demo.keep", next_run_time=overdue)  # type: ignore[union-attr]
+        # A stored next run the trigger would not compute from now. (Not an overdue one: the
+        # scheduler would run that at once; pausing it does not stop a round in flight.)
+        kept = stored + timedelta(days=2)
+        scheduler._aps.modify_job("demo.keep", next_run_time=kept)  # type: ignore[union-attr]
         assert scheduler.ensure_job("demo.keep", ref, args=("x",), **nightly)  # type: ignore[arg-type]
-        assert scheduler.next_run("demo.keep") == overdue
+        assert scheduler.next_run("demo.keep") == kept
         changed = {"trigger": "cron", "trigger_args": {"hour": 4, "minute": 0}}
         assert scheduler.ensure_job("demo.keep", ref, args=("x",), **changed)  # type: ignore[arg-type]
         replaced = scheduler.next_run("demo.keep")

@@ -16,7 +16,7 @@ from device_plugins.thermometer import gy_mcu90614 as gy
 from device_plugins.thermometer.simulator import GyMcu90614Simulator
 
 from .conftest import Site, wait_until
-from .test_idcard_sam import FAST as FAST_READER
+from .idcard_sam.conftest import FAST as FAST_READER
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,7 +6,9 @@ openpyxl in read-only mode) → one tuple per row, checked with plain Python →
 ``INSERT … ON CONFLICT (centre_id, record_hash) DO NOTHING`` on the DBAPI cursor, all in
 the caller's transaction. Any bad row rolls everything back and the errors come back as
 :class:`ImportErrors` with the Excel row number and the Chinese column label; the daily
-counts of the touched days are recomputed before the commit.
+counts of the touched days are recomputed before the commit. Rows collected before the
+retention boundary (``keep_from``, see ``retention.py``) are checked but not stored, and
+counted in ``ImportResult.expired``.
 
 Personal fields are encrypted as one value per row (one AES-GCM operation, not three);
 ``id_number_hash``, ``phone_hash`` and ``record_hash`` are keyed BLAKE2b hashes (key derived
@@ -96,12 +98,13 @@ TEXT_FIELDS = (
 class ImportResult:
     rows: int = 0
     inserted: int = 0
+    expired: int = 0  # collected before the retention boundary: not stored
     days: set[date] = field(default_factory=set)
     latest: datetime | None = None
 
     @property
     def duplicates(self) -> int:
-        return self.rows - self.inserted
+        return self.rows - self.inserted - self.expired
 
 
 _NON_DIGIT = re.compile(r"\D")
@@ -534,11 +537,25 @@ def _check_lengths(
     ]
 
 
+def _local(keep_from: datetime | None) -> datetime | None:
+    """An aware UTC boundary as naive China time (how rows are compared while reading)."""
+    if keep_from is None:
+        return None
+    return keep_from.astimezone(UTC).replace(tzinfo=None) + CHINA
+
+
 def import_scans(
-    session: Session, data: bytes, *, centre_id: str, actor: str, batch: int = 5000
+    session: Session,
+    data: bytes,
+    *,
+    centre_id: str,
+    actor: str,
+    batch: int = 5000,
+    keep_from: datetime | None = None,
 ) -> ImportResult:
     """Parse, check and insert every row; nothing is kept (the caller rolls back) when
-    :class:`ImportErrors` is raised. Does not commit."""
+    :class:`ImportErrors` is raised. Does not commit. Valid rows collected before
+    ``keep_from`` (aware; the retention boundary) are counted in ``expired``, not stored."""
     rows = iter_rows(data)
     try:
         header = next(rows)
@@ -551,9 +568,8 @@ def import_scans(
     positions = map_header(header, SCAN_COLUMNS)
     writer = ScanWriter(session, centre_id)
     try:
-        return _import_rows(
-            rows, positions, writer, ScanBuilder(writer, centre_id, actor, "import"), batch
-        )
+        builder = ScanBuilder(writer, centre_id, actor, "import")
+        return _import_rows(rows, positions, writer, builder, batch, _local(keep_from))
     finally:
         writer.close()
 
@@ -564,6 +580,7 @@ def _import_rows(
     writer: ScanWriter,
     builder: ScanBuilder,
     batch: int,
+    keep_local: datetime | None,
 ) -> ImportResult:
     build = builder.build
     width = max(positions.values()) + 1
@@ -624,6 +641,9 @@ def _import_rows(
             result.rows += 1
             if errors:
                 continue  # keep checking, stop writing
+            if keep_local is not None and local < keep_local:  # type: ignore[operator]
+                result.expired += 1
+                continue
             pending.append(build(texts, local))  # type: ignore[arg-type]
             if len(pending) >= batch:
                 writer.write(pending, builder.take_counts())
@@ -643,16 +663,28 @@ def _import_rows(
 
 
 def insert_records(
-    session: Session, records: Sequence[ScanRecord], *, centre_id: str, actor: str, source: str
+    session: Session,
+    records: Sequence[ScanRecord],
+    *,
+    centre_id: str,
+    actor: str,
+    source: str,
+    keep_from: datetime | None = None,
 ) -> ImportResult:
-    """Insert already-read records (the front-database sync, tests); does not commit."""
+    """Insert already-read records (the front-database sync, tests); does not commit.
+    Records collected before ``keep_from`` are counted in ``expired``, not stored."""
     writer = ScanWriter(session, centre_id)
     builder = ScanBuilder(writer, centre_id, actor, source)
+    keep_local = _local(keep_from)
     rows = []
+    expired = 0
     for r in records:
         texts = [_text(getattr(r, key))[:limit] for key, limit in TEXT_FIELDS]
         local = parse_local_time(r.collected_at)
         if local is None:
+            continue
+        if keep_local is not None and local < keep_local:
+            expired += 1
             continue
         rows.append(builder.build(texts, local))
     try:
@@ -660,4 +692,6 @@ def insert_records(
         writer.finish()
     finally:
         writer.close()
-    return ImportResult(rows=len(rows), inserted=writer.inserted, days=builder.days)
+    return ImportResult(
+        rows=len(rows) + expired, inserted=writer.inserted, expired=expired, days=builder.days
+    )

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
-from collector.modules.venues import service
+from collector.modules.venues import retention, service
 from collector.modules.venues.sync import sync_once
 
 if TYPE_CHECKING:
@@ -24,12 +23,18 @@ def nightly_unknown(runtime: Runtime) -> None:
 
 
 def evaluate(runtime: Runtime) -> None:
-    """Alerts for the 7 days ending yesterday (the last complete China day)."""
-    settings = runtime.settings.venues
+    """Alerts for the windows ending on every complete China day not yet evaluated
+    (normally yesterday only; after downtime, each missed day, within the look-back)."""
     with Session(runtime.engine, expire_on_commit=False) as session:
-        as_of = service.china_today() - timedelta(days=1)
-        created = service.evaluate_alerts(session, as_of, days=settings.alert_days)
-        log.info("venues: %d new alerts for the window ending %s", created, as_of)
+        created = service.evaluate_pending(session, runtime.settings.venues)
+    for day, n in created.items():
+        log.info("venues: %d new alerts for the window ending %s", n, day)
+
+
+def purge(runtime: Runtime) -> None:
+    """Personal data of scans past ``retention_days`` (batched, audited)."""
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        retention.purge_personal_data(session, runtime.settings.venues)
 
 
 def daily_sms(runtime: Runtime) -> None:

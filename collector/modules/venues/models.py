@@ -6,11 +6,14 @@
   found only in scans is added by the nightly job with ``discovered=True`` (未设置).
 - ``venue_scans``: scan-in records (扫码进场信息); the person's ID number, name and phone are
   one encrypted value, searchable by keyed hashes; ``record_hash`` (keyed, over the
-  record's natural fields) makes a re-imported record a no-op.
+  record's natural fields) makes a re-imported record a no-op. After ``retention_days``
+  the nightly purge nulls the personal value and every hash of it (``purged_at`` set).
 - ``venue_scan_days``: scans per venue per China calendar day, kept in step with every
   import, deletion and sync, so statistics and alerts never scan the records.
 - ``venue_alerts``: “扫码”预警, one row per 7-day window, 未接收 until received.
-- ``venue_sync_state``: the front-database sync's watermark.
+- ``venue_sync_state``: watermarks of the jobs, one row each: ``front_db`` (the sync's
+  newest collection time read), ``retention`` (the cutoff of the last purge), ``alerts``
+  (the last China day evaluated, as its UTC start).
 """
 
 from __future__ import annotations
@@ -105,7 +108,9 @@ class VenueScan(SQLModel, table=True):
     imported_by: str = Field(default="", max_length=100)  # 数据导入人
     imported_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # 数据导入时间
     source: str = Field(default="import", max_length=16)  # import / sync
-    record_hash: str = Field(max_length=32)
+    record_hash: str = Field(max_length=32)  # ``~<id>`` once purged
+    purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When the personal data (person, its hashes, the record hash) was purged."""
 
 
 class VenueScanDay(SQLModel, table=True):

@@ -417,6 +417,8 @@ async def import_upload(
     message = (
         f"导入完成：共 {result.rows} 行，新增 {result.inserted} 条，重复 {result.duplicates} 条"
     )
+    if result.expired:
+        message += f"，超过个人信息保存期限未导入 {result.expired} 条"
     return _import_page(page, session, runtime, message=message)
 
 
@@ -487,7 +489,9 @@ def _filters(request: Request) -> tuple[service.ScanFilters, dict[str, str]]:
 
 
 @router.get("/venue-scans", dependencies=[page_permission("venues.scans")])
-def scans_page(request: Request, page: Page, session: SessionDep, offset: int = 0) -> Response:
+def scans_page(
+    request: Request, page: Page, session: SessionDep, runtime: RuntimeDep, offset: int = 0
+) -> Response:
     filters, params = _filters(request)
     scope = _scope(page, session)
     rows, total, units = service.query_scans(
@@ -502,6 +506,7 @@ def scans_page(request: Request, page: Page, session: SessionDep, offset: int = 
         filters=params,
         query=urlencode(params) + "&",
         can_export=has_permission(page.user, "export"),
+        retention_days=runtime.settings.venues.retention_days,
     )
 
 

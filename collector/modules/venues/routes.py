@@ -228,6 +228,7 @@ class ScanOut(BaseModel):
     unit: str
     imported_by: str
     imported_at: datetime
+    purged: bool = False  # personal data purged after the retention: the three fields say so
 
 
 class ScanPageOut(BaseModel):
@@ -241,11 +242,14 @@ def scan_rows(
     out = []
     for s in scans:
         idn, name, phone = service.person_of(s)
-        if not unmasked:
+        if not unmasked and s.purged_at is None:
             idn, name, phone = mask_id_number(idn), mask_name(name), mask_phone(phone)
         out.append(
             {
-                **s.model_dump(exclude={"person", "id_number_hash", "phone_hash", "record_hash"}),
+                **s.model_dump(
+                    exclude={"person", "id_number_hash", "phone_hash", "record_hash", "purged_at"}
+                ),
+                "purged": s.purged_at is not None,
                 "id_number": idn,
                 "person_name": name,
                 "phone": phone,
@@ -362,6 +366,7 @@ class ImportOut(BaseModel):
     rows: int
     inserted: int
     duplicates: int
+    expired: int  # collected before the retention boundary: not stored
     latest: datetime | None
 
 
@@ -398,6 +403,7 @@ async def import_scans(
         rows=result.rows,
         inserted=result.inserted,
         duplicates=result.duplicates,
+        expired=result.expired,
         latest=result.latest,
     )
 

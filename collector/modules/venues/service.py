@@ -30,9 +30,11 @@ from collector.modules.venues.models import (
     VenueAlert,
     VenueScan,
     VenueScanDay,
+    VenueSyncState,
     VenueUnit,
     VenueUnitMember,
 )
+from collector.modules.venues.retention import china_today, import_boundary
 from collector.modules.venues.scope import VenueScope
 from collector.modules.venues.settings import VenuesSettings
 
@@ -49,10 +51,6 @@ class VenueLocked(Exception):
 
 def sync_enabled(settings: VenuesSettings) -> bool:
     return settings.front_db.enabled
-
-
-def china_today(now: datetime | None = None) -> date:
-    return ((now or utcnow()).astimezone(UTC).replace(tzinfo=None) + CHINA).date()
 
 
 def day_start_utc(day: date) -> datetime:
@@ -316,7 +314,12 @@ def import_scan_file(
         raise VenueLocked()
     try:
         result = import_scans(
-            session, data, centre_id=centre_id, actor=actor_label, batch=settings.import_batch
+            session,
+            data,
+            centre_id=centre_id,
+            actor=actor_label,
+            batch=settings.import_batch,
+            keep_from=import_boundary(session, settings),
         )
     except BaseException:
         session.rollback()
@@ -327,7 +330,12 @@ def import_scan_file(
         action="venues.scans_import",
         target_type="venue_scans",
         centre_id=centre_id,
-        detail={"file": filename[:100], "rows": result.rows, "inserted": result.inserted},
+        detail={
+            "file": filename[:100],
+            "rows": result.rows,
+            "inserted": result.inserted,
+            "expired": result.expired,
+        },
     )
     session.commit()
     return result
@@ -387,8 +395,13 @@ def _scan_query(session: Session, scope: VenueScope, f: ScanFilters) -> Any:
     return query
 
 
+PURGED = "(已清除)"
+
+
 def person_of(scan: VenueScan) -> tuple[str, str, str]:
-    """(身份证, 姓名, 电话) of a scan, decrypted."""
+    """(身份证, 姓名, 电话) of a scan, decrypted; ``(已清除)`` each once purged."""
+    if scan.purged_at is not None:
+        return PURGED, PURGED, PURGED
     if not scan.person:
         return "", "", ""
     values = json.loads(scan.person)
@@ -701,6 +714,45 @@ def evaluate_alerts(session: Session, as_of: date, *, days: int = 7) -> int:
         session.execute(insert(a), values)
     session.commit()
     return len(values)
+
+
+ALERTS_STATE = "alerts"  # venue_sync_state row: the last China day evaluated
+
+
+def last_evaluated_day(session: Session) -> date | None:
+    state = session.get(VenueSyncState, ALERTS_STATE)
+    if state is None or state.watermark is None:
+        return None
+    return (state.watermark.astimezone(UTC).replace(tzinfo=None) + CHINA).date()
+
+
+def evaluate_pending(
+    session: Session, settings: VenuesSettings, *, today: date | None = None
+) -> dict[date, int]:
+    """Evaluate, oldest first, every complete China day since the last one evaluated (at
+    most ``alert_lookback_days`` back; only yesterday when none was evaluated yet), each as
+    the end of a window of ``alert_days``, and remember each day once done (a crash resumes
+    after it). The windows' de-duplication makes re-evaluating a day harmless. Commits;
+    returns the new alerts per evaluated day."""
+    yesterday = (today or china_today()) - timedelta(days=1)
+    last = last_evaluated_day(session)
+    if last is None:
+        first = yesterday
+    else:
+        first = max(
+            last + timedelta(days=1), yesterday - timedelta(settings.alert_lookback_days - 1)
+        )
+    created: dict[date, int] = {}
+    day = first
+    while day <= yesterday:
+        created[day] = evaluate_alerts(session, day, days=settings.alert_days)
+        state = session.get(VenueSyncState, ALERTS_STATE) or VenueSyncState(name=ALERTS_STATE)
+        state.watermark = day_start_utc(day)
+        state.last_run_at = utcnow()
+        session.add(state)
+        session.commit()
+        day += timedelta(days=1)
+    return created
 
 
 def list_alerts(

@@ -64,4 +64,19 @@ class VenuesSettings(BaseModel):
     )
     sms_hour: int = Field(default=9, ge=0, le=23, description="hour of the daily reminder SMS")
     import_batch: int = Field(default=5000, ge=100, description="rows per insert batch")
+    retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="whole China days for which a scan keeps the person's ID number, name and "
+        "phone; older scans keep only the anonymous record (venue, time, results), so "
+        "statistics and alerts are unchanged. Import and sync skip rows older than this. "
+        "30: the seed sets no period; twice the 14-day look-back of contact tracing and "
+        "enough for monthly checks, and PIPL art. 19 asks for the shortest necessary",
+    )
+    alert_lookback_days: int = Field(
+        default=31,
+        ge=1,
+        description="the alert job evaluates every complete China day since the last one it "
+        "evaluated, but at most this many days back (a collector down for a while)",
+    )
     front_db: FrontDbSettings = FrontDbSettings()

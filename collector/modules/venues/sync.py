@@ -24,6 +24,7 @@ from collector.modules.venues.importer import (
     parse_local_time,
 )
 from collector.modules.venues.models import Venue, VenueSyncState
+from collector.modules.venues.retention import import_boundary
 from collector.modules.venues.settings import FrontDbSettings, VenuesSettings
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ def sync_once(session: Session, settings: VenuesSettings) -> tuple[int, int]:
             if cfg.venue_table:
                 venues_done = _sync_venues(session, front, cfg, settings.default_city)
             if cfg.scan_table:
-                scans_done = _sync_scans(session, front, cfg, state)
+                keep_from = import_boundary(session, settings)
+                scans_done = _sync_scans(session, front, cfg, state, keep_from)
         state.last_error = ""
     except Exception as exc:
         session.rollback()
@@ -98,18 +100,26 @@ def _sync_venues(session: Session, front: Any, cfg: FrontDbSettings, city: str) 
     return count
 
 
-def _sync_scans(session: Session, front: Any, cfg: FrontDbSettings, state: VenueSyncState) -> int:
+def _sync_scans(
+    session: Session,
+    front: Any,
+    cfg: FrontDbSettings,
+    state: VenueSyncState,
+    keep_from: datetime,
+) -> int:
+    """Scans at or after the watermark, but none collected before ``keep_from`` (the
+    retention boundary: their personal data would be purged at once)."""
     table = Table(cfg.scan_table, MetaData(), autoload_with=front)
     mapping = dict(cfg.scan_columns)
     time_column = table.c[mapping["collected_at"]]
     query = select(*(table.c[c].label(k) for k, c in mapping.items())).order_by(time_column)
-    if state.watermark is not None:
-        local = state.watermark.astimezone(UTC).replace(tzinfo=None) + CHINA
-        # Text columns compare as text: ISO 'YYYY-MM-DD HH:MM:SS' sorts like the time.
-        is_text = time_column.type.python_type is str if _has_python_type(time_column) else False
-        query = query.where(
-            time_column >= (local.strftime("%Y-%m-%d %H:%M:%S") if is_text else local)
-        )
+    since = state.watermark
+    if since is None or since.astimezone(UTC) < keep_from:
+        since = keep_from
+    local = since.astimezone(UTC).replace(tzinfo=None) + CHINA
+    # Text columns compare as text: ISO 'YYYY-MM-DD HH:MM:SS' sorts like the time.
+    is_text = time_column.type.python_type is str if _has_python_type(time_column) else False
+    query = query.where(time_column >= (local.strftime("%Y-%m-%d %H:%M:%S") if is_text else local))
     inserted = 0
     newest = state.watermark
     result = front.execution_options(stream_results=True).execute(query).mappings()
@@ -128,7 +138,12 @@ def _sync_scans(session: Session, front: Any, cfg: FrontDbSettings, state: Venue
             if newest is None or utc > newest:
                 newest = utc
         inserted += insert_records(
-            session, records, centre_id=cfg.centre_id, actor="前置库", source="sync"
+            session,
+            records,
+            centre_id=cfg.centre_id,
+            actor="前置库",
+            source="sync",
+            keep_from=keep_from,
         ).inserted
     state.watermark = newest
     return inserted

@@ -15,7 +15,8 @@ const TEXT = {
     st_exit: "已出场", timed_out: "超时未确认，已拒绝", by_operator: "人工", by_rules: "自动",
     gate_opened: "闸机已开", no_temp: "未测", manual: "手工", sensor: "测温仪", waiting_more: "另有 {n} 人等待确认",
     converted: "（15 位旧号已转换）", sent: "已提交", lang: "English", foreign: "外国人永久居留证",
-    hk_mo_tw: "港澳台居民居住证", doc_manual: "手工登记",
+    hk_mo_tw: "港澳台居民居住证", doc_manual: "手工登记", doc_info: "证件信息", nationality: "国籍",
+    english_name: "英文名", pass_number: "通行证号码", issue_count: "签发次数", renewal_count: "换证次数",
   },
   en: {
     door: "Door", direction: "Direction", in: "Entry", out: "Exit", inside: "Inside", admitted: "In today",
@@ -29,7 +30,9 @@ const TEXT = {
     st_exit: "Exit recorded", timed_out: "Not answered in time: refused", by_operator: "operator", by_rules: "rules",
     gate_opened: "gate opened", no_temp: "not taken", manual: "manual", sensor: "sensor", waiting_more: "{n} more waiting",
     converted: " (15-digit number converted)", sent: "Sent", lang: "中文", foreign: "Foreign permanent resident",
-    hk_mo_tw: "HK/Macau/Taiwan permit", doc_manual: "manual entry",
+    hk_mo_tw: "HK/Macau/Taiwan permit", doc_manual: "manual entry", doc_info: "Document",
+    nationality: "Nationality", english_name: "English name", pass_number: "Pass number",
+    issue_count: "Issue count", renewal_count: "Renewals",
   },
 };
 
@@ -53,6 +56,15 @@ function originLabel(o) {
   return [o.province, o.city, o.county].filter(Boolean).join(" ") + ` (${o.code})`;
 }
 
+function docInfo(v) {
+  const parts = [];
+  if (v.nationality) parts.push(`${t("nationality")} ${v.nationality}`);
+  if (v.english_name && !v.name.includes(v.english_name)) parts.push(`${t("english_name")} ${v.english_name}`);
+  if (v.pass_masked) parts.push(`${t("pass_number")} ${v.pass_masked}`);
+  if (v.issue_count) parts.push(`${t(v.document_type === "hk_mo_tw" ? "issue_count" : "renewal_count")} ${v.issue_count}`);
+  return parts.join(" · ");
+}
+
 function statusText(v) {
   if (v.direction === "out") return t("st_exit");
   if (v.timed_out) return t("timed_out");
@@ -71,12 +83,16 @@ function render(s) {
     ? `${s.last_temperature.celsius.toFixed(1)} ℃ (${t(s.last_temperature.source === "manual" ? "manual" : "sensor")})`
     : "";
 
+  const notice = $("notice");
+  notice.hidden = !s.notice;
+  notice.textContent = s.notice ? `${s.notice.at} ${s.notice.text}` : "";
+
   const v = s.current;
   const box = $("visitor");
   box.className = "visitor " + (v ? (v.direction === "out" ? "admitted" : v.status) : "idle");
   if (!v) {
     $("decision").textContent = t("waiting_card");
-    for (const id of ["name", "id", "sexbirth", "origin", "temp", "at"]) text($(id), "");
+    for (const id of ["name", "id", "docinfo", "sexbirth", "origin", "temp", "at"]) text($(id), "");
     $("flags").replaceChildren();
     $("actions").hidden = true;
   } else {
@@ -91,6 +107,7 @@ function render(s) {
     if (v.document_type === "manual") doc += ` · ${t("doc_manual")}`;
     if (v.id_converted) doc += t("converted");
     text($("id"), doc);
+    text($("docinfo"), docInfo(v));
     text($("sexbirth"), [v.sex, v.birth_date].filter(Boolean).join(" / "));
     text($("origin"), originLabel(v.origin));
     const temp = $("temp");

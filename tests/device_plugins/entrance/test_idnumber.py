@@ -91,8 +91,47 @@ def test_foreign_permanent_residence_cards_new_and_old() -> None:
     assert origin_of(new) is None
     old = parse_id_number("USA310801010110", today=TODAY)
     assert old.kind == "foreign_permanent_old" and old.valid
-    assert old.nationality == "USA" and old.birth_date == date(2008, 1, 1)
-    assert parse_id_number("USA319902301011", today=TODAY).problems == ("出生日期无效",)
+    assert old.nationality == "USA" and old.accepting_province == "31"
+    assert old.document_type == "foreign_permanent" and origin_of(old) is None
+    # The inner layout of the 15-character number is not reliably published: only its shape
+    # is checked, and no birth date is read from it (the card gives one).
+    assert old.birth_date is None and old.sex is None
+    assert parse_id_number("USA319902301011", today=TODAY).valid
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "CAN110090010101",  # the simulator's 2017 card: 3 letters + 12 digits
+        "USA110085061212",
+        "GBR440019991231",
+        "can110090010101",  # typed in lower case
+    ],
+)
+def test_an_old_foreign_number_is_never_flagged_for_its_inner_digits(number: str) -> None:
+    info = parse_id_number(number, today=TODAY)
+    assert info.kind == "foreign_permanent_old" and info.valid, info.problems
+    assert info.division_code is None
+
+
+def test_old_foreign_numbers_of_the_wrong_shape_are_not_recognised() -> None:
+    for bad in ["CA1110090010101", "CAN11009001010", "CAN1100900101011", "CANA10090010101"]:
+        assert parse_id_number(bad, today=TODAY).kind == "unknown", bad
+
+
+def test_a_2023_foreign_number_is_checked_like_a_citizen_number() -> None:
+    good = with_check("9" + "44" + "392" + "19751231" + "002")
+    info = parse_id_number(good, today=TODAY)
+    assert info.kind == "foreign_permanent" and info.valid
+    assert (info.accepting_province, info.nationality) == ("44", "392")
+    assert info.birth_date == date(1975, 12, 31) and info.sex == "女"
+    assert info.division_code is None and origin_of(info) is None
+    wrong_check = good[:17] + ("0" if good[17] != "0" else "1")
+    assert parse_id_number(wrong_check, today=TODAY).problems == ("校验码错误",)
+    bad_birth = with_check("9" + "44" + "392" + "19751332" + "002")
+    assert parse_id_number(bad_birth, today=TODAY).problems == ("出生日期无效",)
+    # Starting with 9 is what tells it from a citizen number: no division check applies.
+    assert "地址码无效" not in parse_id_number(wrong_check, today=TODAY).problems
 
 
 def test_unrecognised_shapes() -> None:

@@ -16,7 +16,7 @@ import pytest
 from contract.payloads.entrance import EntranceRules, Person, WatchedRegion
 from device_plugins.entrance.door import Door, EntranceSettings
 from device_plugins.entrance.kiosk import Kiosk
-from device_plugins.messages import CardRead, TemperatureReading
+from device_plugins.messages import CardRead, CardUnreadable, TemperatureReading
 from tests.support.browser import Browser, needs_chromium
 
 from .fakes import FakeContext
@@ -76,3 +76,46 @@ def test_a_flagged_visitor_appears_live_and_enter_confirms(
     browser.eval("document.getElementById('lang').click()")
     browser.wait("document.getElementById('decision').innerText.startsWith('Admitted')", "English")
     assert "Manual entry" in browser.eval("document.body.innerText")
+
+
+def test_an_unreadable_card_and_the_document_details_show_on_the_screen(
+    kiosk: tuple[Kiosk, FakeContext], browser: Browser
+) -> None:
+    k, _ = kiosk
+    browser.call("Page.navigate", url=k.url)
+    browser.wait("document.getElementById('link').classList.contains('up')", "live stream open")
+    assert browser.eval("document.getElementById('notice').hidden") is True
+
+    text = "无法识别的证件类型（类型标识 'Z'），请手工登记"
+    k.door.on_unreadable(CardUnreadable("idcard", text, "unsupported card type flag 'Z'", "Z"))
+    browser.wait("document.getElementById('notice').hidden === false", "notice shown")
+    assert text in browser.eval("document.getElementById('notice').innerText")
+
+    permit = Person(
+        document_type="hk_mo_tw",
+        name="陈大文",
+        id_number="810000198505120057",
+        pass_number="H60123456",
+        issue_count="01",
+    )
+    k.door.on_temperature(TemperatureReading("thermometer", 36.5, "sensor", time.perf_counter()))
+    k.door.on_card(CardRead("idcard", permit, b"", time.perf_counter()))
+    browser.wait("document.getElementById('name').innerText === '陈大文'", "visitor shown")
+    assert browser.eval("document.getElementById('notice').hidden") is True
+    info = browser.eval("document.getElementById('docinfo').innerText")
+    assert info == "通行证号码 H60**3456 · 签发次数 01"
+    assert "H60123456" not in browser.eval("document.body.innerText")
+
+    foreigner = Person(
+        document_type="foreign_permanent",
+        name="SMITH JOHN (史密斯)",
+        id_number="911124198001010015",
+        english_name="SMITH JOHN",
+        nationality="CAN",
+        issue_count="02",
+    )
+    k.door.on_temperature(TemperatureReading("thermometer", 36.5, "sensor", time.perf_counter()))
+    k.door.on_card(CardRead("idcard", foreigner, b"", time.perf_counter()))
+    browser.wait("document.getElementById('name').innerText.startsWith('SMITH')", "foreigner")
+    info = browser.eval("document.getElementById('docinfo').innerText")
+    assert info == "国籍 CAN · 换证次数 02"  # the English name is in the name already

@@ -6,23 +6,17 @@ from __future__ import annotations
 
 import csv
 import io
-import tempfile
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, func, select
 
 from collector.centres.models import Centre
-from collector.db import make_engine
-from collector.migrate import upgrade
 from collector.modules.venues.importer import ScanRecord, import_scans, insert_records
 from collector.modules.venues.models import VenueScan, VenueScanDay
 from collector.modules.venues.service import person_of
 from collector.tabular import ImportErrors
-from tests.support import postgres
 
 HEADER = ["公共场所ID", "公共场所", "被采集人身份证", "被采集人", "联系电话", "采集时间"]
 
@@ -38,27 +32,6 @@ def csv_bytes(rows: list[list[str]]) -> bytes:
 def row(i: int) -> list[str]:
     return [f"V{i % 7}", "场所", f"44078319900101{i:04d}", "张三", f"138{i:08d}",
             f"2022-05-{1 + i % 3:02d} {i % 24:02d}:{i % 60:02d}:00"]  # fmt: skip
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            engine = make_engine(f"sqlite:///{Path(tmp) / 'bulk.db'}")
-            upgrade(engine)
-            yield engine
-            engine.dispose()
-        return
-    if not postgres.available():
-        pytest.skip("PostgreSQL is not available")
-    database = postgres.TempDatabase()
-    try:
-        engine = make_engine(database.url)
-        upgrade(engine)
-        yield engine
-        engine.dispose()
-    finally:
-        database.drop()
 
 
 def days(engine: Engine) -> dict[tuple[str, date], int]:
