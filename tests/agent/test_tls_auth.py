@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.agent import Agent
+from tests.support.pki import make_pki
 
 from .conftest import Broker, wait_until
 
@@ -20,19 +21,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def make_pki(d: Path) -> None:
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
-
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
-            "-subj", "/CN=prtc-test-ca")  # fmt: skip
-    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.crt", "-days", "1",
-            "-extfile", "san.ext")  # fmt: skip
+def make_credentials(d: Path) -> None:
+    make_pki(d)
     subprocess.run(
         ["mosquitto_passwd", "-c", "-b", str(d / "passwd"), "gate-01", "s3cret"],
         check=True,
@@ -42,7 +32,7 @@ def make_pki(d: Path) -> None:
 
 @pytest.fixture
 def tls_broker(tmp_path: Path) -> Iterator[Broker]:
-    make_pki(tmp_path)
+    make_credentials(tmp_path)
     conf = (
         f"cafile {tmp_path / 'ca.crt'}\n"
         f"certfile {tmp_path / 'server.crt'}\n"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import pytest
 from collector.mqtt_session import BufferedClient, Item, PahoSession
 from tests.support.mosquitto import Mosquitto
 from tests.support.net import wait_until
+from tests.support.pki import make_pki
 
 TOPIC = "prtc/v1/t-city/sess-1/event/sim.reading"
 WINDOW = 1000  # max_inflight_messages of the test broker
@@ -76,21 +76,6 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Broker]:
     mosquitto = Mosquitto(extra_conf=conf).start()
     yield Broker(mosquitto, tmp_path / "ca.crt")
     mosquitto.close()
-
-
-def make_pki(d: Path) -> None:
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
-
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
-            "-subj", "/CN=prtc-test-ca")  # fmt: skip
-    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.crt", "-days", "1",
-            "-extfile", "san.ext")  # fmt: skip
 
 
 def options(broker: Broker, client_id: str) -> dict[str, Any]:
