@@ -66,7 +66,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     if not postgres.available():
         pytest.skip("PostgreSQL not reachable")
-    db = postgres.TempDatabase()
+    db = postgres.TempDatabase(migrated=True)
     yield db.url
     db.drop()
 

@@ -28,7 +28,7 @@ ZHANG = "11010519491231002X"
 def pg_url() -> Iterator[str]:
     if not postgres.available():
         pytest.skip("PostgreSQL not reachable")
-    db = postgres.TempDatabase()
+    db = postgres.TempDatabase(migrated=True)
     try:
         yield db.url
     finally:

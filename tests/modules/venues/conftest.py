@@ -49,7 +49,7 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
         return
     if not postgres.available():
         pytest.skip("PostgreSQL is not available")
-    database = postgres.TempDatabase()
+    database = postgres.TempDatabase(migrated=True)
     try:
         engine = make_engine(database.url)
         upgrade(engine)

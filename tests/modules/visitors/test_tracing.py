@@ -40,7 +40,7 @@ def engine(
     else:
         if not postgres.available():
             pytest.skip("PostgreSQL not reachable")
-        db = postgres.TempDatabase()
+        db = postgres.TempDatabase(migrated=True)
         url = db.url
     engine = make_engine(url)
     upgrade(engine)
