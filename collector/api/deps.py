@@ -221,6 +221,12 @@ def within(requested: list[str] | str | None, visible: frozenset[str]) -> set[st
     return wanted & visible
 
 
+def require_visible(centre_id: str, visible: frozenset[str]) -> None:
+    """404 for a centre outside the caller's (the same answer as for one that does not exist)."""
+    if centre_id not in visible:
+        raise HTTPException(status_code=404, detail=f"unknown centre {centre_id!r}")
+
+
 def existing_device(
     device_id: DeviceIdPath, session: SessionDep, visible: VisibleCentres
 ) -> Device:

@@ -22,6 +22,7 @@ from collector.api.deps import (
     actor_name,
     client_ip,
     require,
+    require_visible,
 )
 from collector.auth.audit import audit
 from collector.files.models import StoredFile, UploadState
@@ -101,8 +102,7 @@ def upsert_project(
     principal: CurrentPrincipal,
     visible: VisibleCentres,
 ) -> dict[str, Any]:
-    if body.centre_id not in visible:
-        raise HTTPException(404, f"unknown centre {body.centre_id}")
+    require_visible(body.centre_id, visible)
     try:
         row = service.upsert_project(session, body, commit=False)
     except service.BurnError as exc:
@@ -331,8 +331,7 @@ def add_schedule(
     principal: CurrentPrincipal,
     visible: VisibleCentres,
 ) -> dict[str, Any]:
-    if body.centre_id not in visible:
-        raise HTTPException(404, f"unknown centre {body.centre_id}")
+    require_visible(body.centre_id, visible)
     row = schedules.save_schedule(session, runtime, body, created_by=actor_name(principal))
     audit(
         session,
@@ -366,8 +365,7 @@ def edit_schedule(
     visible: VisibleCentres,
 ) -> dict[str, Any]:
     row = _schedule(session, burn_schedule_id, visible)
-    if body.centre_id not in visible:
-        raise HTTPException(404, f"unknown centre {body.centre_id}")
+    require_visible(body.centre_id, visible)
     row = schedules.save_schedule(session, runtime, body, schedule=row)
     audit(
         session,

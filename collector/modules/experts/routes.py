@@ -20,6 +20,7 @@ from collector.api.deps import (
     VisibleCentres,
     client_ip,
     require,
+    require_visible,
     within,
 )
 from collector.modules.experts import access, service
@@ -98,8 +99,7 @@ def push_project(
     """Insert or update a project by ``(centre_id, number)`` with its sessions (by ``key``)
     and their rosters; sending the same body again changes nothing. A later ``start`` marks
     the session postponed. The gate rosters and recording schedules follow at once."""
-    if body.centre_id not in visible:
-        raise HTTPException(404, f"unknown centre {body.centre_id!r}")
+    require_visible(body.centre_id, visible)
     try:
         applied = service.apply_project(
             session, body, actor=principal, source="api", ip=client_ip(request), tz=_tz(runtime)
@@ -265,8 +265,7 @@ def save_room(
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
     """Create or update a room by ``(centre_id, code)``: its gates and terminals."""
-    if body.centre_id not in visible:
-        raise HTTPException(404, f"unknown centre {body.centre_id!r}")
+    require_visible(body.centre_id, visible)
     room = service.save_room(session, body, actor=principal, ip=client_ip(request))
     push_after_change(session, publisher, runtime, body.centre_id, "experts.rooms")
     return room_out(room)
@@ -285,8 +284,7 @@ def push_rosters(
     runtime: RuntimeDep,
 ) -> dict[str, int]:
     """Push the centre's gate roster and recording schedules now (even if unchanged)."""
-    if body.centre_id not in visible:
-        raise HTTPException(404, f"unknown centre {body.centre_id!r}")
+    require_visible(body.centre_id, visible)
     settings = runtime.settings
     return service.push_centre(
         session,

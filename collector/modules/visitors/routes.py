@@ -20,6 +20,7 @@ from collector.api.deps import (
     actor_name,
     client_ip,
     require,
+    require_visible,
     within,
 )
 from collector.auth.permissions import has_permission
@@ -209,8 +210,7 @@ def save_rules(
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
     """Save a new revision and push it to the centre's entrance agents."""
-    if body.centre_id not in visible:
-        raise HTTPException(404, f"unknown centre {body.centre_id!r}")
+    require_visible(body.centre_id, visible)
     row = rules.save_rules(
         session, publisher, runtime.settings.secret_key, body, **_who(request, principal)
     )
@@ -278,8 +278,7 @@ def add_watched(
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
     """Add a person to the centre's watch list and push the rules (as hashes)."""
-    if body.centre_id not in visible:
-        raise HTTPException(404, f"unknown centre {body.centre_id!r}")
+    require_visible(body.centre_id, visible)
     person = rules.add_watched(
         session, publisher, runtime.settings.secret_key, body, **_who(request, principal)
     )
