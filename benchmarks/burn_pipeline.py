@@ -12,9 +12,19 @@ SHA-256 and background decode checks, the disc layout, one image per disc with i
 run on a prepared job, then ``xorriso.verify`` of each image, the check a drive runs on a disc
 after burning (the burn itself, a copy of the image to the medium, is not in the figure).
 
-Two kinds of video: ``synthetic`` (720p, 16 Mb/s, x264 ultrafast: CAVLC, no deblocking, the
-figure's historical input) and ``nvr`` (1080p, 6 Mb/s High profile, CABAC, deblocking, AAC
-audio: what a recorder delivers; its decode check costs much more CPU per byte).
+Three kinds of video:
+
+- ``recordings``: evaluation-room recordings as the terminals upload them (fragmented MP4, the
+  recorder's format, with the ``synthetic`` encoding), already decode-checked by the collector
+  after upload (``collector/modules/burn/recording_check.py``). Staging keeps them byte for
+  byte, with the SHA-256 their download verified, and decodes nothing. The benchmark measures
+  that collector-side check on one clip and prints its CPU cost per GB: it is paid once per
+  recording, at low priority on the collector, not once per burn, and is not in the figure.
+- ``synthetic`` (720p, 16 Mb/s, x264 ultrafast: CAVLC, no deblocking, the figure's historical
+  input), MP4 with its index last, so remuxed and decode-checked by the station, as NVR clips
+  are;
+- ``nvr`` (1080p, 6 Mb/s High profile, CABAC, deblocking, AAC audio: what an NVR delivers; its
+  decode check costs much more CPU per byte).
 
 Pass accounting: the raw copy (read + write + fsync of the video) is one pass. For each step
 the benchmark prints its wall time in raw-copy passes and its CPU time and disk traffic from
@@ -22,7 +32,10 @@ the benchmark prints its wall time in raw-copy passes and its CPU time and disk 
 step dirtied (a page written again while still dirty in the cache counts once), bytes read are
 reads that missed the page cache. Reads served from the cache (the SHA-256 right after the
 remux, the decode check, the image and verify reads, on a PC with enough memory) cost CPU but
-no disk time. The goal is a ratio of at least 0.5, i.e. staging + image + verify in at most
+no disk time. The staging step ends with a ``sync``, as the raw copy ends with an ``fsync``.
+The job builds its images several at once (one xorriso per core), and verify runs as on a
+station with ``--drives`` drives (default 2): each drive verifies the disc it burned, at the same
+time as the others. The goal is a ratio of at least 0.5, i.e. staging + image + verify in at most
 two raw-copy passes. On a 2-core PC the full decode check alone costs more than that (its CPU
 seconds are in the staging line; ``nvr`` at 20 GB takes well over an hour).
 
@@ -40,6 +53,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -47,14 +61,19 @@ from pathlib import Path
 from burn_station import ffmpeg, xorriso
 from burn_station.drives import BurnTask, DrivePool
 from burn_station.fetch import FetchedItem
-from burn_station.jobstore import JobState, JobStore
+from burn_station.hashing import sha256_file
+from burn_station.jobstore import DiscPlan, JobState, JobStore
 from burn_station.pipeline import Job
 from burn_station.printing import printer_for
 from burn_station.settings import BurnerSettings, DriveConfig, LabelSettings
+from collector.modules.burn import recording_check
 from contract.payloads.burn import BurnJobSpec
 
 GB = 1_000_000_000
 DVD = 4_700_000_000
+
+FRAGMENTED = ["-movflags", "+frag_keyframe+empty_moov+default_base_moof"]
+"""The evaluation-room recorder's MP4 (``device_plugins/recorder/ffmpeg_args.py``)."""
 
 KINDS = {
     # the figure's historical input: cheap to decode per byte
@@ -67,20 +86,24 @@ KINDS = {
             "-b:v", "6M", "-maxrate", "6M", "-bufsize", "12M", "-g", "50",
             "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "32k"],
 }  # fmt: skip
+KINDS["recordings"] = KINDS["synthetic"]
+CHECKED_AT_COLLECTOR = {"recordings"}
 
 
 def make_video(root: Path, total: int, kind: str) -> list[Path]:
     """Clips of about 1 GB each, built by stream-copying one encoded chunk (fast)."""
     chunk = root / "chunk.mp4"
     ffmpeg.run(["-y", "-v", "error", *KINDS[kind], str(chunk)], timeout_s=1800)
+    mux = FRAGMENTED if kind in CHECKED_AT_COLLECTOR else []
     repeat = max(1, round(min(total, GB) / chunk.stat().st_size))
     listing = root / "list.txt"
     listing.write_text("".join(f"file '{chunk}'\n" for _ in range(repeat)))
-    clips, made = [], 0
+    clips: list[Path] = []
+    made = 0
     while made < total:
         clip = root / f"room{len(clips) + 1}.mp4"
         ffmpeg.run(["-y", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing),
-                    "-c", "copy", str(clip)], timeout_s=3600)  # fmt: skip
+                    "-c", "copy", *mux, str(clip)], timeout_s=3600)  # fmt: skip
         clips.append(clip)
         made += clip.stat().st_size
     chunk.unlink()
@@ -133,8 +156,18 @@ class Step:
     usage: Usage | None = None
 
 
-def bench_job(clips: list[Path], root: Path) -> tuple[Job, JobState]:
-    """A job with the clips already fetched, ready for its staging stage."""
+def collector_check_cpu(clip: Path) -> float:
+    """CPU seconds per GB of the collector's decode check of a recording (one clip)."""
+    before = Usage.now()
+    verdict = recording_check.decode("ffmpeg", clip, timeout_s=36000)
+    assert verdict is not None and verdict[0], verdict
+    return (Usage.now() - before).cpu / (clip.stat().st_size / GB)
+
+
+def bench_job(clips: list[Path], root: Path, kind: str) -> tuple[Job, JobState]:
+    """A job with the clips already fetched, ready for its staging stage. Recordings come from
+    the file store: their download verified the SHA-256 the store recorded, and the collector
+    has decode-checked them."""
     settings = BurnerSettings(
         work_dir=root / "station",
         drives=[DriveConfig(id="bench", device=f"stdio:{root / 'drive' / 'disc.iso'}",
@@ -150,6 +183,11 @@ def bench_job(clips: list[Path], root: Path) -> tuple[Job, JobState]:
         "sources": [{"kind": "folder", "path": str(clips[0].parent)}],
     })  # fmt: skip
     items = [FetchedItem(path=c.name, name=c.name, media="video", source="bench") for c in clips]
+    if kind in CHECKED_AT_COLLECTOR:
+        items = [
+            i.model_copy(update={"sha256": sha256_file(c), "decode_checked": True})
+            for i, c in zip(items, clips, strict=True)
+        ]
     state = JobState(spec=spec, stage="staging", fetched={0: items})
     pool = DrivePool(settings.drives, on_state=lambda s: None)
     job = Job(state, settings=settings, store=store, pool=pool,
@@ -161,19 +199,25 @@ def bench_job(clips: list[Path], root: Path) -> tuple[Job, JobState]:
     return job, state
 
 
-def pipeline(clips: list[Path], root: Path) -> tuple[list[Step], int]:
-    """The job's staging stage, then the verify of every disc image."""
-    job, state = bench_job(clips, root)
+def pipeline(clips: list[Path], root: Path, kind: str, drives: int) -> tuple[list[Step], int]:
+    """The job's staging stage, then the verify of every disc image, as a station with
+    ``drives`` drives does it: each drive verifies the disc it has just burned."""
+    job, state = bench_job(clips, root, kind)
     steps = []
     before, t = Usage.now(), time.monotonic()
     job.staging()
+    os.sync()  # like the raw copy's fsync: the images are on the disk, not only in the cache
     steps.append(Step("staging stage", time.monotonic() - t, Usage.now() - before))
     steps += [Step(f"  {k}", v) for k, v in job.timings.items()]
     before, t = Usage.now(), time.monotonic()
-    for disc in state.discs:
+
+    def verify(disc: DiscPlan) -> None:
         ok, detail = xorriso.verify(f"stdio:{job.folder / disc.image}", timeout_s=36000)
         assert ok, detail
-    steps.append(Step("verify", time.monotonic() - t, Usage.now() - before))
+
+    with ThreadPoolExecutor(drives) as pool:  # each drive verifies the disc it burned
+        list(pool.map(verify, state.discs))
+    steps.append(Step(f"verify ({drives} drives)", time.monotonic() - t, Usage.now() - before))
     shutil.rmtree(job.folder)
     return steps, len(state.discs)
 
@@ -236,11 +280,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gb", type=float, default=20.0, help="video to push through (GB)")
     parser.add_argument("--work", type=Path, default=Path("/work"), help="where to make files")
-    parser.add_argument("--video", choices=[*KINDS, "both"], default="both")
+    parser.add_argument("--video", choices=[*KINDS, "all"], default="all")
     parser.add_argument(
         "--parallel-gb", type=float, default=None, help="each of the 4 images (default gb/8)"
     )
     parser.add_argument("--no-parallel", action="store_true", help="skip the drive speed-up")
+    parser.add_argument(
+        "--drives", type=int, default=2, help="drives of the station whose job is measured"
+    )
     args = parser.parse_args()
     total = int(args.gb * GB)
     free = shutil.disk_usage(args.work).free
@@ -252,14 +299,18 @@ def main() -> None:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     print(f"{os.cpu_count()} CPUs, {mem / GB:.0f} GB memory, load {os.getloadavg()[0]:.1f}")
     try:
-        for kind in KINDS if args.video == "both" else [args.video]:
+        for kind in KINDS if args.video == "all" else [args.video]:
             src = root / "src"
             src.mkdir()
             clips = make_video(src, total, kind)
             size = sum(c.stat().st_size for c in clips)
             copy_rate = raw_copy_rate(clips, root / "copy")
-            steps, discs = pipeline(clips, root / kind)
+            check_cpu = collector_check_cpu(clips[0]) if kind in CHECKED_AT_COLLECTOR else None
+            steps, discs = pipeline(clips, root / kind, kind, args.drives)
             report(kind, size, len(clips), discs, copy_rate, steps)
+            if check_cpu is not None:
+                print(f"  (not in the figure) the collector's decode check after upload: "
+                      f"{check_cpu:.1f} CPU s per GB, once per recording")  # fmt: skip
             shutil.rmtree(src)
             shutil.rmtree(root / kind, ignore_errors=True)
         if args.no_parallel:

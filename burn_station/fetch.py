@@ -37,6 +37,10 @@ class FetchedItem(BaseModel):
     source: str
     trim_start_s: float | None = None
     trim_duration_s: float | None = None
+    sha256: str | None = None
+    """The SHA-256 the download verified, when the source named one."""
+    decode_checked: bool = False
+    """The collector decoded these bytes in full without error (a file-store recording)."""
 
 
 @dataclass
@@ -103,6 +107,8 @@ def _file_store(source: FileStoreSource, target: Path, env: FetchEnv) -> Fetched
         name=safe_name(source.name),
         media=source.media,
         source=f"file_store:{source.file_id}",
+        sha256=source.sha256,
+        decode_checked=source.decode_checked,
     )
 
 

@@ -5,12 +5,14 @@ so a retry resumes from the failed stage with what was already fetched and stage
 
 from __future__ import annotations
 
+import functools
+import os
 import shutil
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -225,15 +227,21 @@ class Job:
             started = time.monotonic()
             staged = stager.stage_files(items)
             timings["stage_files"] = time.monotonic() - started
+            if stager.reused_checks:
+                self.report(
+                    0.6,
+                    f"{stager.reused_checks} recording(s) decode-checked at the collector "
+                    "and staged unchanged: not decoded again",
+                    force=True,
+                )
             self.plan_discs(staged, capacity)
             started = time.monotonic()
-            for n, disc in enumerate(self.state.discs):
-                self._check()
+
+            def before(n: int, disc: DiscPlan) -> None:
                 stager.raise_failed_check()  # no more images once a check has failed
-                self.build_image(disc)
-                self.store.save(self.state)
-                done = (n + 1) / len(self.state.discs)
-                self.report(0.6 + 0.3 * done, f"image {disc.volume_id}")
+                self.report(0.6 + 0.3 * n / len(self.state.discs), f"image {disc.volume_id}")
+
+            self.build_images(self.state.discs, before)
             timings["images"] = time.monotonic() - started
             started = time.monotonic()
             self.report(0.9, "decode check of the video", force=True)
@@ -284,7 +292,37 @@ class Job:
             for p in disc.files
         ]
 
-    def build_image(self, disc: DiscPlan) -> None:
+    def build_images(
+        self, discs: list[DiscPlan], before: Callable[[int, DiscPlan], None] = lambda n, d: None
+    ) -> None:
+        """Build the discs' images, several at once (xorriso computes the MD5s on one core),
+        each followed by its SHA-256 while its pages are still cached. ``before`` runs as each
+        image is started, so a failure it raises stops further images."""
+        workers = self.settings.image_workers or min(os.cpu_count() or 1, 4)
+        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="image") as pool:
+            started: list[tuple[DiscPlan, Future[str]]] = []
+            try:
+                for n, disc in enumerate(discs):
+                    running = [f for _, f in started if not f.done()]
+                    if len(running) >= workers:
+                        wait(running, return_when=FIRST_COMPLETED)
+                    for _, f in started:
+                        if f.done():
+                            f.result()  # raise a failed image now
+                    self._check()
+                    before(n, disc)
+                    started.append((disc, pool.submit(self._image_and_hash, disc)))
+                for disc, future in started:
+                    disc.image_sha256 = future.result()
+                    disc.status = "imaged"
+            finally:
+                self.store.save(self.state)
+
+    def _image_and_hash(self, disc: DiscPlan) -> str:
+        return sha256_file(self.build_image(disc))
+
+    def build_image(self, disc: DiscPlan) -> Path:
+        """Lay out the disc's tree and have xorriso write its image; the image's path."""
         by_path = {f.disc_path: f for f in self.state.staged or []}
         manifest = DiscManifest(
             disc_id=disc.disc_id,
@@ -312,17 +350,14 @@ class Job:
         shutil.rmtree(tree, ignore_errors=True)
         disc.image = image.relative_to(self.folder).as_posix()
         disc.image_size = image.stat().st_size
-        disc.image_sha256 = sha256_file(image)
-        disc.status = "imaged"
+        return image
 
     # -- burning ---------------------------------------------------------------------------
 
     def burning(self) -> None:
         todo = [d for d in self.state.discs if d.status != "ok"]
-        for disc in todo:
-            if not disc.image or not (self.folder / disc.image).exists():
-                self.build_image(disc)  # images are removed after a job; a retry rebuilds
-        self.store.save(self.state)
+        # images are removed after a job; a retry rebuilds them
+        self.build_images([d for d in todo if not d.image or not (self.folder / d.image).exists()])
         futures: list[tuple[DiscPlan, Future[AttemptResult]]] = []
         fractions = {d.volume_id: 0.0 for d in todo}
 
@@ -343,7 +378,7 @@ class Job:
                 drives=self.spec.drives,
                 stop=self.cancel,
                 max_reburns=self.settings.max_reburns,
-                on_attempt=lambda r, disc=disc: self.on_attempt(disc, r),
+                on_attempt=functools.partial(self.on_attempt, disc),
                 on_progress=on_progress(disc.volume_id),
             )
             futures.append((disc, self.pool.submit(task)))

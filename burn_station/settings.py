@@ -12,6 +12,9 @@ SEGMENT_LIMIT = 4 * GIB - 64 * 1024**2
 """ISO 9660 level 3 allows larger files, but many readers choke on 4 GiB: stay under it."""
 
 
+MediumName = Literal["cd", "dvd", "bd", "disk"]
+
+
 class DriveConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -20,8 +23,9 @@ class DriveConfig(BaseModel):
         description="/dev/sr0 for an optical drive; stdio:/path/disc.iso for a file drive "
         "(tests); dir:/mnt/backup for a hard-disk target (one ISO file per disc)"
     )
-    media: list[Literal["cd", "dvd", "bd", "disk"]] = Field(
-        default_factory=lambda: ["cd", "dvd", "bd"], description="media this drive takes"
+    media: list[MediumName] = Field(
+        default_factory=lambda: list[MediumName](["cd", "dvd", "bd"]),
+        description="media this drive takes",
     )
     capacity_bytes: int | None = Field(
         default=None, ge=1024**2, description="override the detected capacity (file drives)"
@@ -63,6 +67,13 @@ class BurnerSettings(BaseModel):
     http_timeout_s: float = Field(default=60.0, gt=0)
     ffmpeg_timeout_s: float = Field(default=6 * 3600.0, gt=0)
     keep_images: bool = Field(default=False, description="keep ISO images after a job")
+    image_workers: int = Field(
+        default=0,
+        ge=0,
+        le=8,
+        description="disc images built at once (each xorriso uses one core); 0: one per CPU, "
+        "at most 4",
+    )
     label: LabelSettings = Field(default_factory=LabelSettings)
 
     @field_validator("drives")

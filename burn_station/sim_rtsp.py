@@ -78,6 +78,7 @@ class SimRtspNvr:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"rtsp://{host}:{port}"
 
     def start(self) -> SimRtspNvr:

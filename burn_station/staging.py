@@ -14,6 +14,9 @@ Where the time goes, and what is done about it (``benchmarks/burn_pipeline.py`` 
   staged file itself, in a background thread, while the next item is remuxed and, in the job,
   while the disc images are built; :meth:`Stager.wait_checks` is the gate before anything is
   burned. The SHA-256 is taken right after the remux, while the file is still in the page cache.
+- a file-store recording the collector has already decoded in full (``decode_checked``) and
+  that staging keeps byte for byte is neither decoded nor hashed again: its download verified
+  that these are the bytes that were checked. NVR clips and anything remuxed are checked here.
 """
 
 from __future__ import annotations
@@ -246,6 +249,8 @@ class Stager:
         self._checker = ThreadPoolExecutor(1, thread_name_prefix="decode-check")
         """One decode at a time: it keeps both cores of a small PC busy on its own."""
         self._checks: list[Future[None]] = []
+        self.reused_checks = 0
+        """Recordings staged unchanged whose decode check the collector had already made."""
         self.faststart_fallbacks = 0
         """Items remuxed with ``+faststart`` because the reserved index room was too small."""
 
@@ -347,6 +352,8 @@ class Stager:
         dest = folder / f"{stem}.mp4"
         if keeps_as_is(src, info, item, self.segment_bytes):
             _link_or_copy(src, dest)
+            if item.decode_checked and item.sha256:
+                return [self._checked_video(item, dest)]
             return self._staged_videos(item, [dest])
         duration = item.trim_duration_s or info.duration_s or 0.0
         size = src.stat().st_size
@@ -382,23 +389,32 @@ class Stager:
             raise StagingError(f"{item.name}: cannot cut into segments under the limit")
         return self._staged_videos(item, outputs)
 
+    def _staged_video(self, item: FetchedItem, path: Path, sha256: str) -> StagedFile:
+        probed = probe_video(path)
+        return StagedFile(
+            path=path.relative_to(self.stage_dir).as_posix(),
+            disc_path=self._unique(f"{VIDEO_DIR}/{path.name}"),
+            media="video",
+            size=path.stat().st_size,
+            sha256=sha256,
+            duration_s=round(probed.duration_s or 0.0, 3),
+            codec=probed.video_codec,
+            source=item.source,
+        )
+
+    def _checked_video(self, item: FetchedItem, path: Path) -> StagedFile:
+        """A file-store recording staged unchanged whose bytes the collector decoded without
+        error: its download verified the SHA-256 those bytes had, so neither the hash nor the
+        decode check is repeated."""
+        self.reused_checks += 1
+        return self._staged_video(item, path, item.sha256 or "")
+
     def _staged_videos(self, item: FetchedItem, outputs: list[Path]) -> list[StagedFile]:
         """Probe and hash each staged file now; its decode check runs in the background."""
         staged = []
         for path in outputs:
-            probed = probe_video(path)
-            staged.append(
-                StagedFile(
-                    path=path.relative_to(self.stage_dir).as_posix(),
-                    disc_path=self._unique(f"{VIDEO_DIR}/{path.name}"),
-                    media="video",
-                    size=path.stat().st_size,
-                    sha256=sha256_file(path),  # just written: read from the page cache
-                    duration_s=round(probed.duration_s or 0.0, 3),
-                    codec=probed.video_codec,
-                    source=item.source,
-                )
-            )
+            # just written: the hash reads from the page cache
+            staged.append(self._staged_video(item, path, sha256_file(path)))
             self._checks.append(
                 self._checker.submit(
                     decode_check, path, stop=self._check_stop, timeout_s=self.timeout_s

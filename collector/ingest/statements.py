@@ -65,7 +65,7 @@ def rows_json(events: list[EventItem], *, postgres: bool) -> str:
     numbers are ints and timestamps ISO text, so nothing needs escaping; the payload is the
     JSON text checked by :func:`collector.ingest.checks.payload_problem`.
     """
-    parts = []
+    parts: list[str] = []
     append = parts.append
     for e in events:
         env = e.env

@@ -91,6 +91,11 @@ class FileStoreSource(_Spec):
     sha256: Sha256
     size: int = Field(ge=0)
     media: MediaKind = "auto"
+    decode_checked: bool = Field(
+        default=False,
+        description="these bytes (this SHA-256) passed a full decode check at the collector: "
+        "a station that stages them unchanged need not decode them again",
+    )
 
 
 class UrlSource(_Spec):

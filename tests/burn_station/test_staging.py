@@ -120,6 +120,42 @@ def test_a_recording_already_index_first_goes_on_the_disc_unchanged(
         stager(fetch, tmp_path / "again").stage_all([item("cut.mp4")])
 
 
+def checked(name: str, data: bytes) -> FetchedItem:
+    """A file-store recording whose bytes the collector decode-checked (and whose download
+    verified their SHA-256)."""
+    return item(name).model_copy(
+        update={"sha256": hashlib.sha256(data).hexdigest(), "decode_checked": True}
+    )
+
+
+def test_a_recording_checked_at_the_collector_is_not_decoded_again(
+    fetch: Path, tmp_path: Path
+) -> None:
+    good = (fetch / "good.mp4").read_bytes()
+    s = stager(fetch, tmp_path)
+    [out] = s.stage_all([checked("good.mp4", good)])
+    assert s.reused_checks == 1 and s._checks == []  # no decode check queued
+    assert out.sha256 == hashlib.sha256(good).hexdigest() and out.codec == "h264"
+    assert (tmp_path / "stage" / out.path).read_bytes() == good
+
+
+def test_a_checked_recording_that_must_be_remuxed_is_checked_here(
+    fetch: Path, tmp_path: Path
+) -> None:
+    """The remux makes new bytes: the collector's check does not cover them."""
+    s = stager(fetch, tmp_path)
+    [out] = s.stage_all([checked("tail.mp4", (fetch / "tail.mp4").read_bytes())])
+    assert s.reused_checks == 0 and len(s._checks) == 1
+    assert out.sha256 == hashlib.sha256((tmp_path / "stage" / out.path).read_bytes()).hexdigest()
+
+
+def test_an_unchecked_damaged_recording_kept_as_is_still_fails(fetch: Path, tmp_path: Path) -> None:
+    unchecked = checked("flipped.mp4", (fetch / "flipped.mp4").read_bytes())
+    unchecked.decode_checked = False
+    with pytest.raises(StagingError, match="decode check failed"):
+        stager(fetch, tmp_path).stage_all([unchecked])
+
+
 def test_reserve_covers_an_hour_of_recorder_video() -> None:
     info = ffmpeg.ProbeInfo(
         "mov,mp4", 3600.0, "h264", "aac",

@@ -311,3 +311,17 @@ class BurnImport(SQLModel, table=True):
     jobs: int = 0
     created_by: str = Field(default="", max_length=128)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime))
+
+
+class RecordingCheck(SQLModel, table=True):
+    """The decode check of a project recording, made once when it is in the file store; a burn
+    station skips its own check of these exact bytes (same SHA-256) when it stages them as
+    they are."""
+
+    __tablename__ = "burn_recording_checks"
+
+    file_id: str = Field(primary_key=True, max_length=36)
+    sha256: str = Field(max_length=64)
+    ok: bool
+    detail: str = Field(default="", max_length=500)
+    checked_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session
 
 from collector.modules import CollectorModule, ScheduledJob
-from collector.modules.burn import events, schedules, service
+from collector.modules.burn import events, recording_check, schedules, service
 from collector.modules.burn.pages import router as page_router
 from collector.modules.burn.routes import router as api_router
 
@@ -49,6 +49,14 @@ MODULE = CollectorModule(
             trigger_args={"minutes": 1},
             description="dispatch waiting jobs, follow unanswered commands, sync schedules",
             misfire_grace_s=60,
+        ),
+        ScheduledJob(
+            id="check_recordings",
+            func=recording_check.run_pending,
+            trigger="interval",
+            trigger_args={"minutes": 5},
+            description="decode-check newly uploaded project recordings",
+            misfire_grace_s=300,
         ),
     ),
     on_scheduler_start=schedules.on_scheduler_start,

@@ -30,7 +30,7 @@ from collector.console.i18n import add_labels, request_language, translate
 from collector.console.live import live_response
 from collector.console.menu import MenuEntry, register_menu
 from collector.files.models import StoredFile
-from collector.modules.burn import archive, imports, schedules, service
+from collector.modules.burn import archive, imports, recording_check, schedules, service
 from collector.modules.burn.labels import LABELS
 from collector.modules.burn.models import (
     CATEGORY_LABELS,
@@ -366,6 +366,7 @@ def project_page(burn_project_id: int, page: Page, session: SessionDep) -> Respo
             project=project,
             recordings=recordings,
             videos=[f for f in recordings if service.is_video(f)],
+            checks=recording_check.checks_for(session, recordings),
             jobs=[j for j in jobs if j.project_id == project.id],
             discs=[h for h in discs if h.disc.project_id == project.id],
         ),

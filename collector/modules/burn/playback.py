@@ -23,6 +23,8 @@ from collector.files.store import FileStore
 
 log = logging.getLogger(__name__)
 
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".ts", ".mov", ".avi", ".flv", ".m4v", ".webm", ".mpg")
+"""File names taken for video when the upload's content type does not say."""
 PLAYABLE_VIDEO = {"h264"}
 PLAYABLE_AUDIO = {"aac", "mp3"}
 CHUNK = 256 * 1024
@@ -62,6 +64,22 @@ def probe(ffprobe: str, path: str) -> Probe:
     return Probe(fmt.get("format_name", ""), video, audio, float(duration) if duration else None)
 
 
+def local_path(store: FileStore, row: StoredFile, cache_dir: Path) -> Path:
+    """A local path of the stored file (copied into ``cache_dir`` from a remote store)."""
+    local = getattr(store, "path", None)
+    if local is not None:
+        return Path(local(row.store_key))
+    copy = cache_dir / f"{row.id}.src"
+    if not copy.exists():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        partial = copy.with_suffix(".part")
+        with partial.open("wb") as fh:
+            for data in store.iter_bytes(row.store_key):
+                fh.write(data)
+        os.replace(partial, copy)
+    return copy
+
+
 class Player:
     """Decides how a stored video is played and keeps the transcode cache."""
 
@@ -75,19 +93,7 @@ class Player:
         self._probes: dict[str, Probe] = {}
 
     def source_path(self, row: StoredFile) -> Path:
-        """A local path of the stored file (copied into the cache from a remote store)."""
-        local = getattr(self.store, "path", None)
-        if local is not None:
-            return Path(local(row.store_key))
-        copy = self.cache_dir / f"{row.id}.src"
-        if not copy.exists():
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            partial = copy.with_suffix(".part")
-            with partial.open("wb") as fh:
-                for data in self.store.iter_bytes(row.store_key):
-                    fh.write(data)
-            os.replace(partial, copy)
-        return copy
+        return local_path(self.store, row, self.cache_dir)
 
     def probe(self, row: StoredFile) -> Probe:
         cached = self._probes.get(row.id)

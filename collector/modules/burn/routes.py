@@ -27,7 +27,7 @@ from collector.api.deps import (
 from collector.auth.audit import audit
 from collector.files.models import StoredFile, UploadState
 from collector.files.ranges import range_response
-from collector.modules.burn import archive, imports, schedules, service
+from collector.modules.burn import archive, imports, recording_check, schedules, service
 from collector.modules.burn.models import (
     ArchiveProject,
     ArchiveStatus,
@@ -88,9 +88,20 @@ def get_project(
 ) -> dict[str, Any]:
     row = _project(session, burn_project_id, visible)
     recordings = service.project_recordings(session, row)
+    checks = recording_check.checks_for(session, recordings)
     return {
         **_dump(row),
-        "recordings": [{"id": f.id, "name": f.name, "size": f.size} for f in recordings],
+        "recordings": [
+            {
+                "id": f.id,
+                "name": f.name,
+                "size": f.size,
+                # true / false once the decode check of these bytes is made, else null
+                "decode_ok": checks[f.id].ok if f.id in checks else None,
+                "decode_detail": checks[f.id].detail if f.id in checks else "",
+            }
+            for f in recordings
+        ],
     }
 
 

@@ -34,6 +34,8 @@ from collector.modules.burn.models import (
     JobState,
     Medium,
 )
+from collector.modules.burn.playback import VIDEO_SUFFIXES
+from collector.modules.burn.recording_check import checks_for
 from collector.modules.burn.settings import BurnSettings
 from collector.publisher import Publisher
 from contract.ids import uuid7
@@ -41,7 +43,6 @@ from contract.payloads.burn import BurnJobRef, BurnJobSpec, RetryArgs
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".ts", ".mov", ".avi", ".flv", ".m4v", ".webm", ".mpg")
 ACTIVE_STATES = tuple(s for s in JobState if not s.final)
 ORIGIN_ZH = {
     JobOrigin.CONSOLE: "勾选",
@@ -217,7 +218,11 @@ def is_video(row: StoredFile) -> bool:
 
 
 def project_sources(session: Session, project: ArchiveProject) -> list[dict[str, Any]]:
-    """Everything a job for this project fetches: tagged recordings, then the extra sources."""
+    """Everything a job for this project fetches: tagged recordings, then the extra sources.
+    A recording whose bytes passed their decode check here is marked so, and the station does
+    not decode it again when it puts it on the disc as it is."""
+    recordings = project_recordings(session, project)
+    checks = checks_for(session, recordings)
     sources: list[dict[str, Any]] = [
         {
             "kind": "file_store",
@@ -227,8 +232,9 @@ def project_sources(session: Session, project: ArchiveProject) -> list[dict[str,
             "sha256": f.sha256,
             "size": f.size,
             "media": "video" if is_video(f) else "auto",
+            "decode_checked": f.id in checks and checks[f.id].ok,
         }
-        for f in project_recordings(session, project)
+        for f in recordings
     ]
     return sources + list(project.sources)
 

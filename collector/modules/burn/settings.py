@@ -42,7 +42,14 @@ class BurnSettings(BaseModel):
         description="base URL of the console for the QR code on labels, which opens the "
         "disc's archive record (e.g. https://prtc.example.cn); empty: no QR code link",
     )
-    ffmpeg: str = Field(default="ffmpeg", description="ffmpeg for on-demand transcoding")
+    check_recordings: bool = Field(
+        default=True,
+        description="decode each project recording once after its upload (low priority), so "
+        "a damaged one is found the same day and burn stations need not decode it again",
+    )
+    ffmpeg: str = Field(
+        default="ffmpeg", description="ffmpeg for on-demand transcoding and recording checks"
+    )
     ffprobe: str = Field(default="ffprobe", description="ffprobe to read a video's codecs")
     transcode_dir: str = Field(
         default="",
