@@ -1,5 +1,5 @@
 """``prtc-collector``: serve, migrate the database, enrol centres and devices, add users and
-API tokens, write the broker's password and ACL files."""
+API tokens, write the broker's password and ACL files, rotate the personal-data key."""
 
 from __future__ import annotations
 
@@ -302,6 +302,86 @@ def cmd_broker_config(args: argparse.Namespace) -> int:
 # -- parser -----------------------------------------------------------------------------
 
 
+# -- personal-data keys ----------------------------------------------------------------------
+
+
+def _pii_cipher(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The configured cipher and an engine, after the keyring check (which records new keys)."""
+    from collector.security.personal_data import configure_personal_data
+    from collector.security.rotation import check_keyring
+
+    settings = _settings(args, require_secret=True)
+    pd = settings.personal_data
+    cipher = configure_personal_data(settings.secret_key, key_id=pd.key_id, keys=pd.keys)
+    engine = _admin_engine(args)
+    with Session(engine) as session:
+        check_keyring(session, cipher)
+    return settings, cipher, engine
+
+
+def cmd_pii_status(args: argparse.Namespace) -> int:
+    from sqlmodel import select
+
+    from collector.security.models import PersonalDataKey
+    from collector.security.rotation import count_stale
+
+    _, cipher, engine = _pii_cipher(args)
+    try:
+        with Session(engine) as session:
+            keys = session.exec(select(PersonalDataKey).order_by(PersonalDataKey.key_id)).all()
+            stale = {t: n for t, n in count_stale(session, cipher).items() if n}
+    finally:
+        engine.dispose()
+    print(f"current key: {cipher.current_key_id}")
+    for key in keys:
+        state = "current" if key.key_id == cipher.current_key_id else "to be re-encrypted"
+        if key.retired_at is not None:
+            state = f"retired {key.retired_at:%Y-%m-%d %H:%M} UTC (its secret may be removed)"
+        print(f"  key {key.key_id}: first used {key.first_used_at:%Y-%m-%d %H:%M} UTC, {state}")
+    if stale:
+        print("rows with values under an old key:")
+        for table, n in stale.items():
+            print(f"  {table}: {n}")
+    else:
+        print("every stored value is under the current key")
+    return 0
+
+
+def cmd_pii_rotate(args: argparse.Namespace) -> int:
+    from collector.security.rotation import rotate
+
+    settings, cipher, engine = _pii_cipher(args)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda _s, _f: stop.set())
+    done: dict[str, int] = {}
+
+    def progress(table: str, n: int) -> None:
+        done[table] = done.get(table, 0) + n
+        print(f"  {table}: {done[table]} rows re-encrypted", flush=True)
+
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            result = rotate(
+                session,
+                cipher,
+                batch=settings.personal_data.rotate_batch,
+                stop=stop.is_set,
+                on_batch=progress,
+            )
+    finally:
+        engine.dispose()
+    if result.finished:
+        retired = ", ".join(result.retired) or "none pending"
+        print(f"done: {result.reencrypted} rows re-encrypted; retired keys: {retired}")
+        return 0
+    print(
+        f"not finished: {result.reencrypted} rows re-encrypted, {result.remaining} rows left, "
+        f"{result.failed} values could not be decrypted (see the log)",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -405,6 +485,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="broker user of the collector (default: mqtt.username or prtc-collector)",
     )
     p.set_defaults(func=cmd_broker_config)
+
+    pii = sub.add_parser("pii", help="personal-data encryption keys")
+    pii_sub = pii.add_subparsers(dest="pii_command", required=True, metavar="COMMAND")
+    p = pii_sub.add_parser(
+        "status", parents=[common], help="keys in use and rows still under an old key"
+    )
+    p.set_defaults(func=cmd_pii_status)
+    p = pii_sub.add_parser(
+        "rotate",
+        parents=[common],
+        help="re-encrypt personal data under the current key now, then retire the old keys",
+    )
+    p.set_defaults(func=cmd_pii_rotate)
 
     from collector.demo import add_demo_parser
 

@@ -14,6 +14,7 @@ from collector.modules.experts import models as experts_models
 from collector.modules.notify import models as notify_models
 from collector.modules.venues import models as venues_models
 from collector.modules.visitors import models as visitors_models
+from collector.security.models import PersonalDataKey
 
 metadata = SQLModel.metadata
 
@@ -26,6 +27,7 @@ __all__ = [
     "DeadLetter",
     "DesiredConfig",
     "Device",
+    "PersonalDataKey",
     "SequenceGap",
     "StoredEvent",
     "StoredFile",

@@ -69,7 +69,8 @@ def make_trigger(kind: str, args: Mapping[str, Any], tz: ZoneInfo) -> BaseTrigge
 
 
 def run_module_job(module_name: str, job_id: str) -> None:
-    """Entry point of every module job (stored by this reference)."""
+    """Entry point of every module job, and of the collector's own (module ``core``),
+    stored by this reference."""
     runtime = current_runtime()
     job = find_job(runtime.modules, module_name, job_id)
     log.info("running %s.%s", module_name, job_id)
@@ -77,13 +78,21 @@ def run_module_job(module_name: str, job_id: str) -> None:
 
 
 def find_job(modules: Sequence[CollectorModule], module_name: str, job_id: str) -> ScheduledJob:
-    for module in modules:
-        if module.name != module_name:
+    for name, jobs in _all_jobs(modules):
+        if name != module_name:
             continue
-        for job in module.jobs:
+        for job in jobs:
             if job.id == job_id:
                 return job
     raise LookupError(f"no scheduled job {module_name}.{job_id}")
+
+
+def _all_jobs(
+    modules: Sequence[CollectorModule],
+) -> list[tuple[str, Sequence[ScheduledJob]]]:
+    from collector import jobs
+
+    return [(jobs.CORE, jobs.JOBS), *((m.name, m.jobs) for m in modules)]
 
 
 class Scheduler:
@@ -142,9 +151,9 @@ class Scheduler:
         )
         aps.start()
         self._aps = aps
-        for module in self._runtime.modules:
-            for job in module.jobs:
-                self._add_module_job(module.name, job)
+        for name, jobs in _all_jobs(self._runtime.modules):
+            for job in jobs:
+                self._add_module_job(name, job)
         log.info("scheduler started (%d jobs)", len(aps.get_jobs()))
         self._modules_told = False
 

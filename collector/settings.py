@@ -7,13 +7,14 @@ wins over the file.
 
 from __future__ import annotations
 
+import re
 import secrets
 import tomllib
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from collector.auth.policy import AuthPolicy
@@ -92,11 +93,29 @@ class HttpSettings(BaseModel):
     host: str = Field(default="127.0.0.1", description="listen address of the API and console")
     port: int = Field(default=8080, description="listen port")
     public_url: str = Field(default="", description="URL printed for people to open")
+    max_body_bytes: int = Field(
+        default=8 * 2**20,
+        ge=64 * 2**10,
+        description="largest JSON or form body (larger ones are answered 413 before any route "
+        "reads them)",
+    )
+    max_import_bytes: int = Field(
+        default=512 * 2**20,
+        ge=2**20,
+        description="largest file posted for an import (multipart form or a spreadsheet as the "
+        "body); resumable uploads are limited by files.max_upload_bytes instead",
+    )
 
 
 class FileStoreSettings(BaseModel):
     root: str = Field(default="var/collector/files", description="local file store directory")
     max_upload_bytes: int = Field(default=50 * 2**30, description="largest accepted upload")
+    abandon_after_days: int = Field(
+        default=14,
+        ge=1,
+        description="an upload that receives no bytes for this long is marked failed and its "
+        "partial bytes deleted (the uploader starts over); long enough for a holiday closure",
+    )
 
 
 class SchedulerSettings(BaseModel):
@@ -110,6 +129,27 @@ class SchedulerSettings(BaseModel):
     )
 
 
+class PersonalDataSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key must not pass for a missing one
+
+    key_id: str = Field(
+        default="1",
+        pattern=r"^[A-Za-z0-9_-]{1,16}$",
+        description="id of the key new personal data is encrypted with; key 1 is derived from "
+        "secret_key unless given in keys. To rotate: add a key, make it current, keep the old "
+        "one until `prtc-collector pii rotate` (or its job, every 10 minutes) has re-encrypted "
+        "everything",
+    )
+    keys: dict[str, str] = Field(
+        default_factory=dict,
+        description='secrets of the personal-data encryption keys by id (e.g. {"2" = '
+        '"<32+ random characters>"}); key 1 defaults to secret_key',
+    )
+    rotate_batch: int = Field(
+        default=2000, ge=100, le=100000, description="rows re-encrypted per commit"
+    )
+
+
 class CollectorSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PRTC_COLLECTOR_", env_nested_delimiter="__", extra="forbid"
@@ -118,7 +158,9 @@ class CollectorSettings(BaseSettings):
     instance: str = Field(default="collector-1", description="name of this collector instance")
     secret_key: str = Field(
         default="",
-        description="secret for sessions and keyed hashes; generated for development when empty",
+        description="secret for sessions and keyed hashes; generated for development when "
+        "empty. Never change it: search hashes and gate keys derive from it (rotate personal-"
+        "data encryption with personal_data.keys instead)",
     )
     timezone: str = Field(
         default="Asia/Shanghai",
@@ -133,6 +175,7 @@ class CollectorSettings(BaseSettings):
     files: FileStoreSettings = FileStoreSettings()
     auth: AuthPolicy = AuthPolicy()
     scheduler: SchedulerSettings = SchedulerSettings()
+    personal_data: PersonalDataSettings = PersonalDataSettings()
     notify: NotifySettings = NotifySettings()
     visitors: VisitorsSettings = VisitorsSettings()
     venues: VenuesSettings = VenuesSettings()
@@ -185,4 +228,17 @@ def load_settings(
                 "(set PRTC_COLLECTOR_SECRET_KEY or secret_key in the config file)"
             )
         settings = settings.model_copy(update={"secret_key": secrets.token_urlsafe(32)})
+    _check_personal_data_keys(settings.personal_data)
     return settings
+
+
+def _check_personal_data_keys(pd: PersonalDataSettings) -> None:
+    for key_id, secret in pd.keys.items():
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,16}", key_id):
+            raise SettingsError(f"personal_data.keys: invalid key id {key_id!r}")
+        if len(secret) < 16:
+            raise SettingsError(f"personal_data.keys.{key_id}: secret shorter than 16 characters")
+    if pd.key_id != "1" and pd.key_id not in pd.keys:
+        raise SettingsError(
+            f"personal_data.key_id is {pd.key_id!r} but personal_data.keys has no secret for it"
+        )

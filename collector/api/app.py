@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
+from collector.api.body_limit import BodyLimitMiddleware
 from collector.api.deps import ApiRuntime
 from collector.api.http_metrics import HttpMetrics, HttpMetricsMiddleware
 from collector.api.routes import auth, commands, dead_letters, devices, events, files, health
@@ -64,6 +65,11 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
     )
     app.state.csrf = CsrfProtector(settings.secret_key)
     app.state.http_metrics = HttpMetrics()
+    app.add_middleware(
+        BodyLimitMiddleware,
+        body_bytes=settings.http.max_body_bytes,
+        import_bytes=settings.http.max_import_bytes,
+    )
     app.add_middleware(HttpMetricsMiddleware, metrics=app.state.http_metrics)
 
     app.include_router(health.router)

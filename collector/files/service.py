@@ -37,6 +37,10 @@ Checksum: the SHA-256 is computed incrementally across PATCHes in process memory
 collector restart (or when the bounded cache dropped the upload) the whole file is hashed
 once on completion instead, so the check never depends on state that a restart loses.
 
+Abandoned uploads: an upload that received no bytes for ``files.abandon_after_days`` is
+marked ``failed`` and its partial bytes are deleted by a daily job
+(:func:`expire_abandoned`); an uploader that comes back finds it failed and starts over.
+
 Limits: the per-upload lock is in-process; several collectors must not share one upload
 directory behind a load balancer without sticky routing (the conditional offset update in the
 database still refuses a second writer's commit).
@@ -48,10 +52,11 @@ import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from collector.db_types import utcnow
 from collector.files.models import StoredFile, UploadState
@@ -308,3 +313,36 @@ class FileService:
     def _release(self, file_id: str) -> None:
         with self._lock:
             self._active.discard(file_id)
+
+
+def expire_abandoned(
+    session: Session, store: FileStore, *, idle: timedelta, now: datetime | None = None
+) -> list[str]:
+    """Mark uploads that received nothing for ``idle`` failed and delete their partial
+    bytes; the ids of those expired. An upload written to meanwhile is left alone."""
+    cutoff = (now or utcnow()) - idle
+    rows = session.exec(
+        select(StoredFile).where(
+            StoredFile.state == UploadState.UPLOADING,
+            StoredFile.created_at < cutoff,  # type: ignore[arg-type,operator]
+        )
+    ).all()
+    expired = []
+    for row in rows:
+        touched = store.modified_at(partial_key(row.id))
+        if touched is not None and touched >= cutoff:
+            continue
+        result = session.execute(
+            update(StoredFile)
+            .where(
+                StoredFile.id == row.id,  # type: ignore[arg-type]
+                StoredFile.state == UploadState.UPLOADING,  # type: ignore[arg-type]
+                StoredFile.received == row.received,  # type: ignore[arg-type]
+            )
+            .values(state=UploadState.FAILED, meta={**row.meta, "failure": "abandoned"})
+        )
+        session.commit()
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            store.delete(partial_key(row.id))
+            expired.append(row.id)
+    return expired

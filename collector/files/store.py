@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -56,6 +57,10 @@ class FileStore(Protocol):
     def size(self, key: str) -> int: ...
 
     def exists(self, key: str) -> bool: ...
+
+    def modified_at(self, key: str) -> datetime | None:
+        """When ``key`` was last written (None when it does not exist)."""
+        ...
 
     def delete(self, key: str) -> None:
         """Remove ``key``; a missing key is not an error."""
@@ -134,6 +139,12 @@ class LocalFileStore:
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
+
+    def modified_at(self, key: str) -> datetime | None:
+        try:
+            return datetime.fromtimestamp(self.path(key).stat().st_mtime, UTC)
+        except FileNotFoundError:
+            return None
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)

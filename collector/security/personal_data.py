@@ -6,12 +6,13 @@
   associated data, together with an optional per-column context, so a ciphertext cannot be
   moved to another column or relabelled with another key.
 - **Lookup**: ``lookup_hash(value, kind)`` is HMAC-SHA256 over the normalised value (ID numbers
-  upper-cased without spaces, phones as digits), with a key derived from the current secret.
-  Store it in a companion ``<field>_hash`` column and search by it; ciphertexts never compare
-  equal.
-- **Rotation**: configure a new current key id (and secret); keep the old ones as
-  ``retired_keys`` so old rows still decrypt; re-encrypt rows with :meth:`reencrypt` in a job.
-  A new *secret* also changes lookup hashes: the same job recomputes the ``*_hash`` columns.
+  upper-cased without spaces, phones as digits), with a key derived from the collector's
+  ``secret_key``. Store it in a companion ``<field>_hash`` column and search by it; ciphertexts
+  never compare equal. The lookup key does not change when the encryption key rotates, so
+  searches, de-duplication and stored identities keep working during and after a rotation.
+- **Rotation**: configure a new current key id with its secret and keep the old keys in the
+  keyring, so old rows still decrypt; :mod:`collector.security.rotation` re-encrypts the rows
+  (a job and ``prtc-collector pii rotate``) and then marks the old key retired.
 
 A model declares a personal field once::
 
@@ -142,7 +143,11 @@ def mask(value: str | None, kind: PiiKind | str) -> str:
 class PersonalDataCipher:
     """Encrypts, decrypts and hashes personal data with a keyring of ``key id → secret``."""
 
-    def __init__(self, keys: Mapping[str, str], current_key_id: str) -> None:
+    def __init__(
+        self, keys: Mapping[str, str], current_key_id: str, lookup_secret: str | None = None
+    ) -> None:
+        """``keys``: key id → secret; ``lookup_secret`` keys the lookup hashes (default: the
+        current key's secret)."""
         if current_key_id not in keys:
             raise ValueError(f"current key id {current_key_id!r} is not in the keyring")
         for key_id, secret in keys.items():
@@ -155,10 +160,15 @@ class PersonalDataCipher:
             key_id: AESGCM(derive_key(secret, f"personal-data/aes-256-gcm/{key_id}"))
             for key_id, secret in keys.items()
         }
-        self._lookup_key = derive_key(keys[current_key_id], "personal-data/lookup/v1")
+        self.key_ids = frozenset(keys)
+        self._lookup_key = derive_key(
+            lookup_secret or keys[current_key_id], "personal-data/lookup/v1"
+        )
 
     def encrypt(self, plaintext: str, context: str = "") -> str:
-        key_id = self.current_key_id
+        return self.encrypt_with(self.current_key_id, plaintext, context)
+
+    def encrypt_with(self, key_id: str, plaintext: str, context: str = "") -> str:
         nonce = os.urandom(_NONCE_BYTES)
         sealed = self._aead[key_id].encrypt(nonce, plaintext.encode(), _aad(key_id, context))
         body = base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
@@ -219,16 +229,17 @@ _cipher: PersonalDataCipher | None = None
 
 
 def configure_personal_data(
-    secret_key: str, *, key_id: str = "1", retired_keys: Mapping[str, str] | None = None
+    secret_key: str, *, key_id: str = "1", keys: Mapping[str, str] | None = None
 ) -> PersonalDataCipher:
     """Set the process-wide cipher; called once by the runtime at start-up.
 
-    ``retired_keys`` maps older key ids to their secrets, for rows not yet re-encrypted.
+    ``secret_key`` is the collector's secret: it keys the lookup hashes and is the secret of
+    key ``"1"`` unless ``keys`` names another. ``keys`` maps further key ids to their secrets
+    (a new key, and old ones for rows not yet re-encrypted); ``key_id`` is the current one.
     """
     global _cipher
-    keys = dict(retired_keys or {})
-    keys[key_id] = secret_key
-    _cipher = PersonalDataCipher(keys, key_id)
+    keyring = {"1": secret_key, **(keys or {})}
+    _cipher = PersonalDataCipher(keyring, key_id, lookup_secret=secret_key)
     return _cipher
 
 

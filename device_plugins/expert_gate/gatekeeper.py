@@ -20,9 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contract.ids import uuid7
 from contract.payloads.access import Admission, Credential, GateRoster
-from device_plugins.expert_gate.decision import RosterIndex, decide
+from device_plugins.expert_gate.decision import Decision, RosterIndex, decide
 from device_plugins.expert_gate.refusals import RefusalWatch
-from device_plugins.messages import CardRead, CardUid
+from device_plugins.messages import CardRead, CardUid, CardUnreadable
 
 Emit = Callable[[str, BaseModel], int]
 CallAction = Callable[[str, Mapping[str, Any] | None], Any]
@@ -32,7 +32,7 @@ REASON_TEXT = {
     "too_early": "未到入场时间",
     "too_late": "场次已结束",
     "wrong_gate": "请走其他通道",
-    "unreadable": "无法读卡",
+    "unreadable": "无法读卡，请人工核验",
 }
 
 
@@ -92,7 +92,8 @@ class Gatekeeper:
         self.gate_problem = ""
         self.counts = {"admitted": 0, "refused": 0}
         self.last: Admission | None = None
-        self.recent: deque[tuple[Admission, str]] = deque(maxlen=20)  # (attempt, project)
+        # (attempt, project, a note for the guard)
+        self.recent: deque[tuple[Admission, str, str]] = deque(maxlen=20)
         self.watch = RefusalWatch(settings.refusal_alert_count, settings.refusal_alert_window_s)
         self.reconfigure(settings)
 
@@ -126,6 +127,15 @@ class Gatekeeper:
         with self._lock:
             return self._attempt("ic_card", self.index.hash_card(msg.uid_hex), started)
 
+    def on_unreadable(self, msg: CardUnreadable) -> Admission | None:
+        """A card the reader could not read: refused, so the guard checks the person by hand,
+        and recorded like any attempt (no hash: the card gave nothing)."""
+        if not self.wants(msg.reader):
+            return None
+        refused = Decision("refused", "unreadable")
+        with self._lock:
+            return self._attempt("id_card", "", time.perf_counter(), refused, note=msg.reason)
+
     def alerting(self) -> list[str]:
         with self._lock:
             return self.watch.alerting(self._monotonic())
@@ -146,22 +156,32 @@ class Gatekeeper:
                         "age_s": round((now - a.at).total_seconds(), 1),
                         "decision": a.decision,
                         "reason": a.reason,
-                        "reason_text": REASON_TEXT.get(a.reason or "", ""),
+                        "reason_text": "，".join(
+                            t for t in (REASON_TEXT.get(a.reason or "", ""), note) if t
+                        ),
                         "label": a.label,
                         "credential": a.credential,
                         "project": project,
                         "room": a.room,
                         "gate_opened": a.gate_opened,
                     }
-                    for a, project in self.recent
+                    for a, project, note in self.recent
                 ],
             }
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _attempt(self, credential: Credential, hashed: str, started: float) -> Admission:
+    def _attempt(
+        self,
+        credential: Credential,
+        hashed: str,
+        started: float,
+        decision: Decision | None = None,
+        *,
+        note: str = "",
+    ) -> Admission:
         now = self._clock()
-        decision = decide(self.index, credential, hashed, now)
+        decision = decision or decide(self.index, credential, hashed, now)
         opened = decision.admitted and self._open_gate()
         decision_ms = round((time.perf_counter() - started) * 1000, 3)
         admission = Admission(
@@ -182,9 +202,8 @@ class Gatekeeper:
         )
         self.counts[decision.decision] += 1
         self.last = admission
-        self.recent.appendleft(
-            (admission, decision.session.project_number if decision.session else "")
-        )
+        project = decision.session.project_number if decision.session else ""
+        self.recent.appendleft((admission, project, note))
         try:
             self._emit("access.admission", admission)
         except Exception:  # the gate must keep working; the log shows what was lost

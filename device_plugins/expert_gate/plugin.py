@@ -1,7 +1,9 @@
 """``ExpertGatePlugin`` (kind ``expert_gate``): the gate in front of an evaluation area.
 
 It reads nothing itself: it subscribes to the local bus for ID cards (``idcard.read``, from
-``idcard_sam``) and IC-card UIDs (``iccard.uid``, from ``pcsc_reader``), decides on the agent
+``idcard_sam``; ``idcard.unreadable`` for a card the reader could not read, refused as
+``unreadable`` so the guard checks the person by hand) and IC-card UIDs (``iccard.uid``, from
+``pcsc_reader``), decides on the agent
 against the roster of its settings (``roster``: a
 :class:`~contract.payloads.access.GateRoster`, pushed by the collector as desired config
 section ``expert_gate`` and cached by the agent, so it decides with the collector unreachable),
@@ -22,7 +24,14 @@ from typing import Any
 
 from device_plugins.expert_gate.gatekeeper import ExpertGateSettings, Gatekeeper
 from device_plugins.expert_gate.screen import Screen
-from device_plugins.messages import CARD_READ, CARD_UID, CardRead, CardUid
+from device_plugins.messages import (
+    CARD_READ,
+    CARD_UID,
+    CARD_UNREADABLE,
+    CardRead,
+    CardUid,
+    CardUnreadable,
+)
 from edge_agent.plugin_api import BasePlugin, CommandRequest, HealthState, PluginContext
 
 
@@ -44,6 +53,7 @@ class ExpertGatePlugin(BasePlugin):
     def start(self) -> None:
         self.ctx.subscribe_local(CARD_READ, self._on_id_card)
         self.ctx.subscribe_local(CARD_UID, self._on_card_uid)
+        self.ctx.subscribe_local(CARD_UNREADABLE, self._on_unreadable)
         self._start_screen(self.keeper.settings)
         self._report_health()
         super().start()
@@ -91,6 +101,10 @@ class ExpertGatePlugin(BasePlugin):
     def _on_card_uid(self, message: object) -> None:
         if isinstance(message, CardUid) and not self.ctx.stop_event.is_set():
             self.keeper.on_card_uid(message)
+
+    def _on_unreadable(self, message: object) -> None:
+        if isinstance(message, CardUnreadable) and not self.ctx.stop_event.is_set():
+            self.keeper.on_unreadable(message)
 
     def _report_health(self) -> None:
         k = self.keeper

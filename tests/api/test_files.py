@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -9,10 +10,13 @@ import anyio
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, select
 from starlette.types import Message, Scope
 
+from collector import jobs
 from collector.api.app import create_app
+from collector.auth.models import AuditEntry
 from collector.files.models import StoredFile, UploadState
 from collector.files.service import FileService, UploadBusy, partial_key
 from collector.files.store import InvalidKey, LocalFileStore
@@ -272,3 +276,35 @@ def test_store_refuses_symlink_out_of_root(tmp_path: Path) -> None:
 def test_traversal_through_the_api_finds_nothing(client: TestClient) -> None:
     for path in ("/api/v1/files/..%2F..%2Fetc%2Fpasswd/content", "/api/v1/files/../../x"):
         assert client.get(path).status_code in (404, 422)
+
+
+def test_abandoned_uploads_are_failed_and_their_bytes_freed(
+    runtime: ApiTestRuntime, client: TestClient
+) -> None:
+    data = os.urandom(3000)
+    idle, busy = _create(client, data), _create(client, data)
+    for upload in (idle, busy):
+        assert _patch(client, upload["upload_url"], 0, data[:1000]).status_code == 204
+    past = datetime.now(UTC) - timedelta(days=runtime.settings.files.abandon_after_days + 1)
+    with Session(runtime.engine) as session:  # both created long ago …
+        session.execute(update(StoredFile).values(created_at=past))
+        session.commit()
+    stale = runtime.file_store.path(partial_key(idle["id"]))
+    os.utime(stale, (past.timestamp(), past.timestamp()))  # … one last written long ago
+
+    jobs.expire_uploads(runtime)  # type: ignore[arg-type]
+
+    assert not stale.exists()
+    r = client.head(idle["upload_url"])
+    assert r.headers["Upload-State"] == "failed"  # the uploader starts over
+    r = _patch(client, idle["upload_url"], 1000, data[1000:])
+    assert r.status_code == 409 and r.json()["state"] == "failed"
+    assert client.get(f"/api/v1/files/{idle['id']}").json()["meta"] == {"failure": "abandoned"}
+    # the upload written to recently goes on
+    r = _patch(client, busy["upload_url"], 1000, data[1000:])
+    assert r.status_code == 204 and r.headers["Upload-State"] == "complete"
+    with Session(runtime.engine) as session:
+        entry = session.exec(
+            select(AuditEntry).where(AuditEntry.action == "files.expire_uploads")
+        ).one()
+        assert entry.detail["files"] == [idle["id"]]

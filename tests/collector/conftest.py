@@ -81,6 +81,8 @@ def make_settings(
 ) -> CollectorSettings:
     data: dict[str, Any] = {
         "development": True,
+        # one secret for every collector of a test: they share the database's personal data
+        "secret_key": "collector-tests-secret-0123456789abcdef",
         "database": {"url": db_url},
         "mqtt": {"url": broker_url, "client_id": f"collector-{uuid7().hex[-8:]}"},
         "ingest": {"batch_wait_ms": 5},

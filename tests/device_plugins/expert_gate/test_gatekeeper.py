@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from contract.payloads.access import Admission
 from contract.payloads.entrance import Person
 from device_plugins.expert_gate.gatekeeper import ExpertGateSettings, Gatekeeper
-from device_plugins.messages import CardRead, CardUid
+from device_plugins.messages import CardRead, CardUid, CardUnreadable
 from tests.device_plugins.expert_gate.roster import (
     EXPERT_ID,
     EXPERT_UID,
@@ -107,6 +107,18 @@ def test_refused_does_not_open_and_gives_the_reason() -> None:
     a = keeper(rec, now=START - timedelta(hours=2)).on_id_card(card(EXPERT_ID))
     assert a and (a.decision, a.reason, a.gate_opened) == ("refused", "too_early", False)
     assert rec.calls == []
+
+
+def test_an_unreadable_card_is_refused_for_a_check_by_hand() -> None:
+    rec = Recorder()
+    k = keeper(rec)
+    a = k.on_unreadable(CardUnreadable("idcard", "证件类型不支持", card_type_flag="Q"))
+    assert a and (a.decision, a.reason, a.gate_opened) == ("refused", "unreadable", False)
+    assert (a.person_hash, a.card_hash, a.label) == ("", "", "") and rec.calls == []
+    assert rec.admissions() == [a] and k.counts["refused"] == 1
+    shown = k.snapshot()["recent"][0]
+    assert shown["reason_text"] == "无法读卡，请人工核验，证件类型不支持"
+    assert k.on_unreadable(CardUnreadable("visitor-desk", "读卡失败")) is None
 
 
 def test_gate_failure_still_admits_and_reports() -> None:

@@ -14,7 +14,14 @@ import pytest
 
 from contract.envelopes import ConfigEnvelope
 from contract.payloads.entrance import Person
-from device_plugins.messages import CARD_READ, CARD_UID, CardRead, CardUid
+from device_plugins.messages import (
+    CARD_READ,
+    CARD_UID,
+    CARD_UNREADABLE,
+    CardRead,
+    CardUid,
+    CardUnreadable,
+)
 from device_plugins.wiegand_gate.simulator import WiegandControllerSimulator
 from tests.device_plugins.conftest import Site, wait_until
 from tests.device_plugins.expert_gate.roster import EXPERT_ID, EXPERT_UID, roster
@@ -108,6 +115,15 @@ def test_guard_screen_shows_the_decision_and_refuses_foreign_hosts(
         "张*",
     )
     assert last["project"] == "GC2026-118" and state["counts"]["refused"] == 1
+    site.manager.bus.publish(CARD_UNREADABLE, CardUnreadable("idcard", "读卡失败，请重新放卡"))
+    with urllib.request.urlopen(url + "api/state", timeout=5) as r:
+        state = json.load(r)
+    unreadable = state["recent"][0]
+    assert (unreadable["decision"], unreadable["reason_text"]) == (
+        "refused",
+        "无法读卡，请人工核验，读卡失败，请重新放卡",
+    )
+    assert state["counts"]["refused"] == 2
     assert EXPERT_ID not in json.dumps(state) and "hash" not in json.dumps(state)
     with urllib.request.urlopen(url, timeout=5) as r:
         assert "评标区门禁" in r.read().decode()

@@ -59,6 +59,7 @@ def start_collector(
     def start() -> Runtime:
         settings = load_settings(
             development=True,
+            secret_key="burn-schedule-tests-secret-0123456789",  # the same after a restart
             database={"url": db},
             mqtt={"url": mosquitto.url, "client_id": f"collector-{len(started)}"},
             files={"root": str(tmp_path / "files")},
