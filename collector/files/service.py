@@ -235,20 +235,11 @@ class FileService:
                 self.store.sync(writer.fh)
                 writer.fh.close()
             new_offset = writer.offset
-            if new_offset != writer.start:
-                result = session.execute(
-                    update(StoredFile)
-                    .where(
-                        StoredFile.id == writer.file_id,  # type: ignore[arg-type]
-                        StoredFile.received == writer.start,  # type: ignore[arg-type]
-                        StoredFile.state == UploadState.UPLOADING,  # type: ignore[arg-type]
-                    )
-                    .values(received=new_offset)
-                )
-                session.commit()
-                if result.rowcount != 1:  # type: ignore[attr-defined]
-                    row = session.get(StoredFile, writer.file_id)
-                    raise OffsetMismatch(row.received if row else 0)
+            if new_offset != writer.start and not _update_uploading(
+                session, writer.file_id, writer.start, received=new_offset
+            ):
+                row = session.get(StoredFile, writer.file_id)
+                raise OffsetMismatch(row.received if row else 0)
             row = session.get(StoredFile, writer.file_id)
             if row is None:
                 raise UploadNotFound(writer.file_id)
@@ -332,17 +323,24 @@ def expire_abandoned(
         touched = store.modified_at(partial_key(row.id))
         if touched is not None and touched >= cutoff:
             continue
-        result = session.execute(
-            update(StoredFile)
-            .where(
-                StoredFile.id == row.id,  # type: ignore[arg-type]
-                StoredFile.state == UploadState.UPLOADING,  # type: ignore[arg-type]
-                StoredFile.received == row.received,  # type: ignore[arg-type]
-            )
-            .values(state=UploadState.FAILED, meta={**row.meta, "failure": "abandoned"})
-        )
-        session.commit()
-        if result.rowcount == 1:  # type: ignore[attr-defined]
+        failed = {"state": UploadState.FAILED, "meta": {**row.meta, "failure": "abandoned"}}
+        if _update_uploading(session, row.id, row.received, **failed):
             store.delete(partial_key(row.id))
             expired.append(row.id)
     return expired
+
+
+def _update_uploading(session: Session, file_id: str, offset: int, **values: Any) -> bool:
+    """Set ``values`` on an upload still uploading with ``offset`` bytes, and commit; False
+    when it moved on meanwhile (another PATCH, completion, expiry)."""
+    result = session.execute(
+        update(StoredFile)
+        .where(
+            StoredFile.id == file_id,  # type: ignore[arg-type]
+            StoredFile.received == offset,  # type: ignore[arg-type]
+            StoredFile.state == UploadState.UPLOADING,  # type: ignore[arg-type]
+        )
+        .values(**values)
+    )
+    session.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined]

@@ -5,7 +5,6 @@ during and after it, a row changed meanwhile, and the ``prtc-collector pii`` com
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -43,22 +42,7 @@ ID_NUMBER = "11010519491231002X"
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            engine = make_engine(f"sqlite:///{Path(tmp) / 'pd.db'}")
-            upgrade(engine)
-            yield engine
-            engine.dispose()
-        return
-    if not postgres.available():
-        pytest.skip("PostgreSQL is not available")
-    database = postgres.TempDatabase(migrated=True)
-    try:
-        engine = make_engine(database.url)
-        yield engine
-        engine.dispose()
-    finally:
-        database.drop()
+    yield from postgres.migrated_engine(request.param)
 
 
 @pytest.fixture(autouse=True)

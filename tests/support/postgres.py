@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import uuid
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+import pytest
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -83,3 +86,27 @@ class TempDatabase:
         with self._admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
         self._admin.dispose()
+
+
+def migrated_engine(kind: str) -> Iterator[Engine]:
+    """A migrated database of a test's own, ``"sqlite"`` (a temporary file) or
+    ``"postgresql"`` (a copy of the migrated template; skipped when the server is down)."""
+    from collector.db import make_engine
+    from collector.migrate import upgrade
+
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = make_engine(f"sqlite:///{Path(tmp) / 'test.db'}")
+            upgrade(engine)
+            yield engine
+            engine.dispose()
+        return
+    if not available():
+        pytest.skip("PostgreSQL is not available")
+    database = TempDatabase(migrated=True)
+    try:
+        engine = make_engine(database.url)
+        yield engine
+        engine.dispose()
+    finally:
+        database.drop()

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
-from collector.db import make_engine
-from collector.migrate import upgrade
 from collector.security.personal_data import reset_personal_data
 from tests.api.conftest import anonymous, app, client, runtime
 from tests.modules.venues.support import ensure_cipher
@@ -40,20 +36,4 @@ def keep_old_scans(request: pytest.FixtureRequest) -> None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     """A migrated database of its own, SQLite and PostgreSQL (skipped when unavailable)."""
-    if request.param == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            engine = make_engine(f"sqlite:///{Path(tmp) / 'bulk.db'}")
-            upgrade(engine)
-            yield engine
-            engine.dispose()
-        return
-    if not postgres.available():
-        pytest.skip("PostgreSQL is not available")
-    database = postgres.TempDatabase(migrated=True)
-    try:
-        engine = make_engine(database.url)
-        upgrade(engine)
-        yield engine
-        engine.dispose()
-    finally:
-        database.drop()
+    yield from postgres.migrated_engine(request.param)
