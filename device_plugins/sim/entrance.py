@@ -4,11 +4,12 @@ One :class:`EntranceSite` is one agent running the real ``idcard_sam`` plugin tw
 entry and an exit reader, each on its SAM simulator), the real ``thermometer`` plugin
 (streaming from a GY-MCU90614 simulator), the real ``modbus_gate`` plugin on a Modbus RTU
 relay-board simulator and the ``entrance`` plugin with its screen, plus a driver thread that
-plays the visitors: every few seconds a person with a generated resident card steps in front
-of the thermometer and presents the card at the entry reader, and some time later people who
-were let in leave through the exit reader. About one visitor in fifteen has a fever and is
-refused by the rules. All simulators live on pseudo-terminals under the agent's state
-directory.
+plays the visitors: every few seconds a person with a generated card (see :func:`random_card`:
+mostly resident cards, some foreign and Hong Kong/Macao/Taiwan documents, now and then one no
+reader knows) steps in front of the thermometer and presents the card at the entry reader, and
+some time later people who were let in leave through the exit reader. About one visitor in
+fifteen has a fever and is refused by the rules. All simulators live on pseudo-terminals under
+the agent's state directory.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from device_plugins.idcard_sam.simulator import SamSimulator, SimCard, id_number, resident_card
+from device_plugins.idcard_sam.simulator import (
+    SamSimulator,
+    SimCard,
+    foreign_2023_card,
+    foreign_card,
+    hk_mo_tw_card,
+    id_number,
+    resident_card,
+    unknown_type_card,
+)
 from device_plugins.modbus_rtu import RtuSlaveSimulator
 from device_plugins.thermometer.simulator import GyMcu90614Simulator
 from edge_agent.settings import AgentSettings, settings_from_mapping
@@ -45,6 +55,16 @@ REGIONS = (
     ("430104", 1),
     ("350203", 1),
 )
+# Foreign visitors: ISO 3166-1 numeric and alpha-3 nationality, English and Chinese name.
+FOREIGNERS = (
+    ("124", "CAN", "SMITH JOHN", "史密斯"),
+    ("840", "USA", "JOHNSON EMILY", "约翰逊"),
+    ("410", "KOR", "KIM MINJUN", "金敏俊"),
+    ("392", "JPN", "SATO HARUTO", "佐藤阳翔"),
+    ("276", "DEU", "MUELLER ANNA", "穆勒"),
+)
+OTHER_SHARE = 1 / 12
+UNKNOWN_SHARE = 1 / 60
 AMBIENT_C = 24.0  # what the sensor sees when nobody stands in front of it
 FEVER_SHARE = 1 / 15
 
@@ -73,10 +93,62 @@ class EntranceSpec:
 
 
 def random_card(rng: random.Random) -> SimCard:
-    """A resident card of a made-up person with a valid ID number."""
+    """The card of a made-up visitor: mostly a resident card; about one in twelve another
+    document the readers know (2023 and 2017 foreign permanent residence cards, Hong Kong,
+    Macao and Taiwan residence permits); about one in sixty a card of a type no reader knows
+    (the kiosk asks for registration by hand)."""
+    draw = rng.random()
+    if draw < UNKNOWN_SHARE:
+        return unknown_type_card()
+    if draw < UNKNOWN_SHARE + OTHER_SHARE:
+        return rng.choice((_foreign_2023, _foreign_2017, _hk_mo_tw))(rng)
+    return _resident(rng)
+
+
+def _birth(rng: random.Random) -> str:
+    return f"{rng.randint(1958, 2002)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+
+
+def _foreign_2023(rng: random.Random) -> SimCard:
+    numeric, alpha, english, chinese = rng.choice(FOREIGNERS)
+    birth, seq, province = _birth(rng), f"{rng.randint(0, 999):03d}", rng.choice(("44", "11"))
+    return foreign_2023_card(
+        chinese_name=chinese,
+        english_name=english,
+        sex=rng.choice("12"),
+        birth=birth,
+        province=province,
+        nationality_numeric=numeric,
+        nationality=alpha,
+        number=id_number(f"9{province}{numeric}", birth, seq),
+    )
+
+
+def _foreign_2017(rng: random.Random) -> SimCard:
+    _numeric, alpha, english, chinese = rng.choice(FOREIGNERS)
+    birth = _birth(rng)
+    number = f"{alpha}44{rng.randint(0, 9999):04d}{birth[2:8]}"[:15]
+    return foreign_card(
+        english_name=english, chinese_name=chinese, number=number, nationality=alpha, birth=birth
+    )
+
+
+def _hk_mo_tw(rng: random.Random) -> SimCard:
+    region, prefix = rng.choice((("810000", "H"), ("820000", "M"), ("830000", "")))
+    birth, seq = _birth(rng), f"{rng.randint(0, 999):03d}"
+    return hk_mo_tw_card(
+        name=rng.choice(SURNAMES) + rng.choice(GIVEN_NAMES.split()),
+        sex="1" if int(seq[-1]) % 2 else "2",
+        birth=birth,
+        number=id_number(region, birth, seq),
+        pass_number=prefix + f"{rng.randint(0, 99_999_999):08d}",
+    )
+
+
+def _resident(rng: random.Random) -> SimCard:
     regions, weights = zip(*REGIONS, strict=True)
     region = rng.choices(regions, weights)[0]
-    birth = f"{rng.randint(1958, 2002)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+    birth = _birth(rng)
     seq = f"{rng.randint(0, 999):03d}"
     sex = "1" if int(seq[-1]) % 2 else "2"
     name = rng.choice(SURNAMES) + rng.choice(GIVEN_NAMES.split())
