@@ -237,7 +237,9 @@ def _delivery_section() -> list[str]:
         "- The agent watches its own retained status and re-publishes `online` when a stale "
         "will has overwritten it.",
         "- Missing heartbeats also mark a device offline after a configured number of heartbeat "
-        "intervals.",
+        "intervals: the agent's own interval (`interval_s` of its last heartbeat), or the "
+        "collector's default for agents that do not send it. Upgrade the collector before the "
+        "agents: a collector that does not know a payload field dead-letters the event.",
         "",
         "### Commands: durability and deadlines",
         "",

@@ -313,6 +313,7 @@ class Agent:
             last_receipt=self.sender.last_receipt,
             commands_in_flight=self.executor.in_flight(),
             uploads=self.uploader.stats(),
+            interval_s=self.settings.agent.heartbeat_interval_s,
         )
         self.emit("agent.heartbeat", build_heartbeat(figures, self.host))
 

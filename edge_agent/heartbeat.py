@@ -59,6 +59,7 @@ class AgentFigures:
     last_receipt: ReceiptInfo | None
     commands_in_flight: int
     uploads: UploadStats | None = None
+    interval_s: float | None = None
 
 
 def build_heartbeat(figures: AgentFigures, host: HostProbe) -> Heartbeat:
@@ -81,6 +82,7 @@ def build_heartbeat(figures: AgentFigures, host: HostProbe) -> Heartbeat:
         commands_in_flight=figures.commands_in_flight,
         last_receipt_age_s=max(0.0, time.time() - receipt.at) if receipt else None,
         disk_free_bytes=host.disk_free_bytes(),
+        interval_s=figures.interval_s,
         **_upload_fields(figures.uploads),
     )
 

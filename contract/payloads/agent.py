@@ -49,6 +49,12 @@ class Heartbeat(Payload):
     disk_free_bytes: int | None = Field(
         default=None, ge=0, description="free bytes on the disk of the agent's state directory"
     )
+    interval_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="seconds until the next heartbeat: the collector marks the device offline "
+        "after a few of these without a word (its default interval when absent)",
+    )
     uploads_pending: int = Field(default=0, ge=0, description="files queued for upload")
     uploads_pending_bytes: int = Field(default=0, ge=0, description="bytes of those files")
     uploads_failed: int = Field(

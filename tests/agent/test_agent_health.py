@@ -44,6 +44,7 @@ def test_eviction_burst_is_reported_once_and_counted_in_the_heartbeat(make_agent
     assert beat.evicted["telemetry"] >= 30
     assert beat.boot == 1 and beat.outbox_depth <= 20 and 0 <= beat.disk_percent <= 100
     assert beat.last_receipt_age_s is None and beat.clock_offset_s is None
+    assert beat.interval_s == 0.5  # the collector's offline check follows the agent's pace
 
 
 def test_status_action_reports_outbox_link_and_plugins(make_agent: Make) -> None:

@@ -193,8 +193,14 @@ def test_mark_stale_and_heartbeat_revival(collector, agent_factory):
         assert devices_service.mark_stale(s, later, default_interval_s=30) == []
     assert not device(collector, "dev-st").online
     # Its connection never dropped: the next heartbeat brings it back.
-    agent.publish_event(event_envelope("dev-st", 1, type_="agent.heartbeat", **heartbeat_payload()))
+    # An agent that says it beats every 120 s is given three of its own intervals.
+    beat = heartbeat_payload(interval_s=120.0)
+    agent.publish_event(event_envelope("dev-st", 1, type_="agent.heartbeat", **beat))
     wait_until(lambda: device(collector, "dev-st").online, 10, what="revived by heartbeat")
+    with session(collector) as s:
+        now = datetime.now(UTC)
+        assert devices_service.mark_stale(s, now + timedelta(seconds=91)) == []
+        assert devices_service.mark_stale(s, now + timedelta(seconds=361)) == ["dev-st"]
 
 
 def test_housekeeping_runs_on_one_leader_only(collector, db_url):
