@@ -17,6 +17,7 @@ from collector.api.body_limit import BodyLimitMiddleware
 from collector.api.deps import ApiRuntime
 from collector.api.http_metrics import HttpMetrics, HttpMetricsMiddleware
 from collector.api.routes import auth, commands, dead_letters, devices, events, files, health
+from collector.api.security_headers import SecurityHeadersMiddleware
 from collector.files.service import FileService
 from collector.modules.registry import modules
 from collector.security.csrf import CsrfProtector
@@ -71,6 +72,7 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
         import_bytes=settings.http.max_import_bytes,
     )
     app.add_middleware(HttpMetricsMiddleware, metrics=app.state.http_metrics)
+    app.add_middleware(SecurityHeadersMiddleware)
 
     app.include_router(health.router)
     api = APIRouter(prefix=API_PREFIX)

@@ -80,3 +80,4 @@ def test_log_in_switch_language_and_see_a_device_come_online(
     assert browser.eval("window.notReloaded") is True
     beat = 'document.querySelector(\'tr[data-id="sim-b1"] [data-field="last_heartbeat_at"]\')'
     browser.wait(f"{beat}.innerText !== '-'", "heartbeat shown", timeout=30)
+    assert browser.csp_violations() == []

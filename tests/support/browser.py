@@ -57,6 +57,27 @@ class Browser:
 
         wait_until(true, timeout, 0.1, what)
 
+    def watch_csp(self) -> None:
+        """Record every Content-Security-Policy violation of the pages loaded from now on, in
+        the tab's session storage (so across navigations on one site); the fixture starts it.
+        Read them with :meth:`csp_violations`."""
+        self.call("Page.enable")  # without it the script is not added to new documents
+        self.call(
+            "Page.addScriptToEvaluateOnNewDocument",
+            source=(
+                "document.addEventListener('securitypolicyviolation', function (e) {"
+                "  var seen = JSON.parse(sessionStorage.getItem('__csp') || '[]');"
+                "  seen.push(location.pathname + ': ' + e.violatedDirective + ' '"
+                "            + (e.blockedURI || 'inline'));"
+                "  sessionStorage.setItem('__csp', JSON.stringify(seen));"
+                "});"
+            ),
+        )
+
+    def csp_violations(self) -> list[str]:
+        """The violations recorded on this site's pages so far (see :meth:`watch_csp`)."""
+        return list(self.eval("JSON.parse(sessionStorage.getItem('__csp') || '[]')"))
+
     def key(self, key: str, code: int) -> None:
         for kind in ("keyDown", "keyUp"):
             self.call(
@@ -103,6 +124,7 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
 
         wait_until(page_listed, 30, 0.2, "chromium started")
         browser = Browser(pages[0]["webSocketDebuggerUrl"])
+        browser.watch_csp()
         try:
             yield browser
         finally:

@@ -119,3 +119,4 @@ def test_job_page_is_live_and_the_archive_finds_a_file(
     browser.wait(f"{table}.includes('GC2026088_A1_0101')", "the disc is found", timeout=15)
     assert "第三评标室_20261120_0900.mp4" in browser.eval(table)
     assert "体育馆改造工程" in browser.eval(table)
+    assert browser.csp_violations() == []

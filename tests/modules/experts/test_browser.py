@@ -193,5 +193,6 @@ def test_rooms_board_live_and_session_page(collector: CollectorProcess, browser:
         browser.wait("window.rangeResult !== null", "range request")
         status, data = browser.eval("window.rangeResult")
         assert status == 206 and bytes(data) == content[1000:1010]
+        assert browser.csp_violations() == []
     finally:
         site.engine.dispose()

@@ -101,4 +101,5 @@ def test_import_query_and_receive_in_a_browser(
     browser.call("Page.navigate", url=f"{site}/venue-alerts?tab=received")
     browser.wait("!!document.getElementById('alerts')", "received tab")
     assert "人民医院" in browser.eval("document.getElementById('alerts').innerText")
+    assert browser.csp_violations() == []
     time.sleep(0)

@@ -88,6 +88,8 @@ def test_dashboard_updates_live(collector: CollectorProcess, browser: Browser) -
     assert "来访概况" in browser.eval("document.querySelector('nav').innerText")
     inside = "document.getElementById('inside-now').innerText"
     assert browser.eval(inside) == "1"
+    # drawn under the console's Content-Security-Policy: bars sized by console.js
+    assert browser.eval("document.querySelector('#chart-provinces i').style.width") == "100%"
     browser.wait("!document.getElementById('live-badge').hidden", "live stream open")
     browser.eval("window.notReloaded = true")
 
@@ -104,3 +106,11 @@ def test_dashboard_updates_live(collector: CollectorProcess, browser: Browser) -
     flagged = "document.getElementById('flagged-list').innerText"
     assert "李*" in browser.eval(flagged) and "一类地区" in browser.eval(flagged)
     assert browser.eval("window.notReloaded") is True
+    # the centre picker submits itself (console.js, no inline handler)
+    browser.eval(
+        "var s = document.querySelector('select[data-autosubmit]');"
+        "s.value = s.options[s.options.length - 1].value;"
+        "s.dispatchEvent(new Event('change'));"
+    )
+    browser.wait("location.search.includes('centre=')", "centre chosen")
+    assert browser.csp_violations() == []
