@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from collector.api.deps import SESSION_COOKIE, CsrfDep, RuntimeDep, SessionDep
 from collector.auth import service as auth_service
 from collector.auth.models import User
+from collector.auth.permissions import Role
 from collector.auth.scope import visible_centre_ids
 from collector.console.i18n import LANG_COOKIE, LANGUAGES, request_language, translate
 from collector.console.menu import menu_for
@@ -151,3 +152,21 @@ Page = Annotated[PageContext, Depends(page_context)]
 
 def login_redirect_url(next_url: str, expired: bool) -> str:
     return f"/login?next={quote(next_url, safe='')}" + ("&expired=1" if expired else "")
+
+
+PAGE_SIZE = 50
+
+T = TypeVar("T")
+
+
+def visible_row(page: PageContext, session: SessionDep, model: type[T], key: object) -> T:
+    """The row of a centre the user sees, else 404 (never 403: ids are not confirmed)."""
+    row = session.get(model, key)
+    if row is None or getattr(row, "centre_id", None) not in page.visible:
+        raise HTTPException(status_code=404, detail=page.t("not_found"))
+    return row
+
+
+def sees_everything(user: User) -> bool:
+    """System administrators see rows of every centre, and rows of none (dead letters)."""
+    return user.role == Role.SYSTEM_ADMIN

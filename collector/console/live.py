@@ -22,7 +22,7 @@ from collector.auth.models import UserSession
 from collector.auth.passwords import token_digest
 from collector.auth.scope import visible_centre_ids
 from collector.console.deps import PageUser, display_zone, page_permission
-from collector.console.pages import device_row
+from collector.console.pages.fleet import device_row
 from collector.db_types import utcnow
 from collector.devices import service as devices_service
 
