@@ -133,8 +133,11 @@ def run(
         agent.plugins.bus.subscribe("bench", CARD_READ, reads.append)  # type: ignore[arg-type]
         agent.plugins.bus.subscribe("bench", TEMPERATURE, temperatures.append)
         for i, card in enumerate(cards):
-            seen = len(temperatures)
-            wait_for(lambda seen=seen: len(temperatures) > seen, 5, "a fresh temperature")
+
+            def fresh(seen: int = len(temperatures)) -> bool:
+                return len(temperatures) > seen
+
+            wait_for(fresh, 5, "a fresh temperature")
             reader.present(card)
             # Relay on, then off after the pulse. Watching the board is cheap; reading the
             # outbox here would steal the agent's interpreter.

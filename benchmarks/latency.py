@@ -168,7 +168,7 @@ def main() -> None:
     try:
         base = bare_latency(broker.port, args.rate, args.seconds)
         print(f"bare paho publish→subscribe (ms): {summary(base)}")
-        targets = [("sqlite", None)]
+        targets: list[tuple[str, postgres.TempDatabase | None]] = [("sqlite", None)]
         if args.postgres and postgres.available():
             targets.append(("postgresql", postgres.TempDatabase()))
         for name, pg in targets:

@@ -90,6 +90,18 @@ def affected_devices(session: Session, scope: ConfigScope, target: str) -> list[
     return list(session.exec(query.order_by(col(Device.id))))
 
 
+def layer_section(
+    session: Session, scope: ConfigScope, target: str, section: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A copy of the newest layer's configuration for ``scope``/``target`` (empty without
+    one) and its ``section`` (empty when absent): change the section, put it back in the
+    configuration and store that with :func:`set_config`, keeping the other sections."""
+    layer = latest_layer(session, scope, target)
+    config: dict[str, Any] = copy.deepcopy(layer.config) if layer is not None else {}
+    found = config.get(section)
+    return config, found if isinstance(found, dict) else {}
+
+
 def latest_layer(session: Session, scope: ConfigScope, target: str) -> DesiredConfig | None:
     return session.exec(
         select(DesiredConfig)

@@ -13,6 +13,7 @@ from pydantic_core import to_json
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from collector.db_types import table_of
 from collector.devices.models import Device
 from collector.ingest.models import DeadReason
 from collector.ingest.parse import EventItem, clean_text, summarise
@@ -45,7 +46,7 @@ class EnrolmentCache:
             else:
                 missing.append(device_id)
         if missing:
-            table = Device.__table__  # type: ignore[attr-defined]
+            table = table_of(Device)
             loaded: dict[str, Enrolment | None] = dict.fromkeys(missing)
             with engine.connect() as conn:
                 for chunk_start in range(0, len(missing), 500):

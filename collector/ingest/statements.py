@@ -11,16 +11,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from collector.commands.models import Command, CommandAck
+from collector.db_types import table_of
 from collector.devices.models import Device, SequenceGap
 from collector.ingest.models import DeadLetter, StoredEvent
 from collector.ingest.parse import EventItem
 
-EVENTS: Table = StoredEvent.__table__  # type: ignore[attr-defined]
-ACKS: Table = CommandAck.__table__  # type: ignore[attr-defined]
-DEAD: Table = DeadLetter.__table__  # type: ignore[attr-defined]
-DEVICES: Table = Device.__table__  # type: ignore[attr-defined]
-GAPS: Table = SequenceGap.__table__  # type: ignore[attr-defined]
-COMMANDS: Table = Command.__table__  # type: ignore[attr-defined]
+EVENTS = table_of(StoredEvent)
+ACKS = table_of(CommandAck)
+DEAD = table_of(DeadLetter)
+DEVICES = table_of(Device)
+GAPS = table_of(SequenceGap)
+COMMANDS = table_of(Command)
 
 HEARTBEAT = "agent.heartbeat"
 CONFIG_APPLIED = "agent.config_applied"

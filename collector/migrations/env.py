@@ -7,9 +7,10 @@ passwords with ``%`` in URLs need no escaping.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import JSON, DateTime, Enum, String
 from sqlalchemy.engine import Connection
 from sqlmodel.sql.sqltypes import AutoString
@@ -21,7 +22,7 @@ from collector.models import metadata
 config = context.config
 
 
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Render the project's column types as plain SQLAlchemy types.
 
     Migrations outlive the code that wrote them, so they must not import application types.

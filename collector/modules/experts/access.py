@@ -72,8 +72,8 @@ def search(
             session.exec(
                 select(RosterEntry.id).where(
                     or_(
-                        RosterEntry.name_hash == lookup_hash(q, PiiKind.NAME),
-                        RosterEntry.id_number_hash == lookup_hash(q, PiiKind.ID_NUMBER),
+                        col(RosterEntry.name_hash) == lookup_hash(q, PiiKind.NAME),
+                        col(RosterEntry.id_number_hash) == lookup_hash(q, PiiKind.ID_NUMBER),
                     )
                 )
             )

@@ -8,7 +8,6 @@ desired config.
 
 from __future__ import annotations
 
-import copy
 import importlib
 import logging
 from collections.abc import Collection, Iterable
@@ -23,7 +22,7 @@ from collector.auth.audit import audit
 from collector.auth.models import ApiToken, User
 from collector.db_types import utcnow
 from collector.desired_config.models import ConfigScope
-from collector.desired_config.service import latest_layer, set_config
+from collector.desired_config.service import layer_section, set_config
 from collector.modules.experts.models import (
     CATEGORIES,
     ExpertSession,
@@ -629,9 +628,7 @@ def push_centre(
     schedule (device scope) when they changed; returns ``{target: config version}``."""
     pushed: dict[str, int] = {}
     wire = gate_roster(session, settings, secret_key, centre_id, now).model_dump(mode="json")
-    layer = latest_layer(session, ConfigScope.CENTRE, centre_id)
-    config = copy.deepcopy(layer.config) if layer is not None else {}
-    section = config.get(GATE_SECTION) if isinstance(config.get(GATE_SECTION), dict) else {}
+    config, section = layer_section(session, ConfigScope.CENTRE, centre_id, GATE_SECTION)
     if force or _without_version(section.get("roster")) != _without_version(wire):
         config[GATE_SECTION] = {**section, "roster": wire}
         done = set_config(
@@ -645,9 +642,7 @@ def push_centre(
         pushed[centre_id] = done.version
     name = settings.recorder_instance
     for terminal, schedule in recording_schedules(session, settings, centre_id, now).items():
-        layer = latest_layer(session, ConfigScope.DEVICE, terminal)
-        config = copy.deepcopy(layer.config) if layer is not None else {}
-        section = config.get(name) if isinstance(config.get(name), dict) else {}
+        config, section = layer_section(session, ConfigScope.DEVICE, terminal, name)
         if not force and section.get("schedule") == schedule:
             continue
         config[name] = {**section, "schedule": schedule}

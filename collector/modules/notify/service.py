@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -141,7 +142,7 @@ def list_sms(
 ) -> tuple[list[SmsMessage], int]:
     """The send log, newest first, limited to the caller's centres (and messages of no
     centre for a system administrator)."""
-    where = col(SmsMessage.centre_id).in_(sorted(centre_ids))
+    where: ColumnElement[bool] = col(SmsMessage.centre_id).in_(sorted(centre_ids))
     if include_unowned:
         where = where | col(SmsMessage.centre_id).is_(None)
     query = select(SmsMessage).where(where)

@@ -39,6 +39,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from collector.db_types import table_of
 from collector.modules.venues.columns import SCAN_COLUMNS
 from collector.modules.venues.models import VenueScan, VenueScanDay
 from collector.security.personal_data import VERSION as CIPHER_VERSION
@@ -322,7 +323,7 @@ class ScanWriter:
         if not self.sqlite:
             self._finish_postgres()
             return
-        table = VenueScanDay.__table__
+        table = table_of(VenueScanDay)
         clean = [
             {"centre_id": self.centre_id, "venue_code": code, "day": day, "count": n}
             for (code, day), n in self._counts.items()
@@ -383,8 +384,8 @@ def _day_runs(days: set[date], longest: int = 31) -> Iterator[tuple[date, date]]
 def recompute_days(session: Session, centre_id: str, days: set[date]) -> None:
     """Rebuild the daily counts of ``days`` in one centre from the scan records (over the
     ``(centre_id, collected_at)`` index: a China day is a fixed UTC interval)."""
-    scans = VenueScan.__table__
-    table = VenueScanDay.__table__
+    scans = table_of(VenueScan)
+    table = table_of(VenueScanDay)
     for first, last in _day_runs(days):
         session.execute(
             delete(table).where(

@@ -29,7 +29,7 @@ from sqlalchemy import String, cast, func, literal, null, select, update
 from sqlmodel import Session
 
 from collector.auth.audit import audit
-from collector.db_types import utcnow
+from collector.db_types import table_of, utcnow
 from collector.modules.venues.importer import CHINA
 from collector.modules.venues.models import VenueScan, VenueSyncState
 from collector.modules.venues.settings import VenuesSettings
@@ -73,7 +73,7 @@ def import_boundary(
 
 def _centres(session: Session) -> list[str]:
     """The centres that have scans: one index seek each on ``(centre_id, record_hash)``."""
-    scans = VenueScan.__table__
+    scans = table_of(VenueScan)
     found: list[str] = []
     while True:
         query = select(func.min(scans.c.centre_id))
@@ -139,7 +139,7 @@ def _purge_centre(
     """Keyset walk over ``(centre_id, collected_at)``: each round finds the collection time
     of the ``batch``-th unpurged row and purges every unpurged row up to it (ties included),
     then starts the next round at that time."""
-    scans = VenueScan.__table__
+    scans = table_of(VenueScan)
     purged = 0
     low = since
     while True:

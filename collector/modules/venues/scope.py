@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, false, or_
+from sqlalchemy import ColumnElement, and_, false, or_
 from sqlmodel import Session, col, select
 
 from collector.auth.models import ApiToken, User
@@ -25,11 +25,11 @@ class VenueScope:
         """A WHERE clause over :class:`Venue`."""
         if not self.centres:
             return false()
-        clause = col(Venue.centre_id).in_(sorted(self.centres))
+        clause: ColumnElement[bool] = col(Venue.centre_id).in_(sorted(self.centres))
         if self.restricted:
             if self.unit_id is None:
                 return false()
-            clause = and_(clause, Venue.unit_id == self.unit_id)
+            clause = and_(clause, col(Venue.unit_id) == self.unit_id)
         return clause
 
     def sees_venue(self, venue: Venue | None) -> bool:

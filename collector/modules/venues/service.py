@@ -12,11 +12,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import and_, case, delete, false, insert, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from collector.auth.audit import audit
 from collector.auth.models import ApiToken, User
-from collector.db_types import utcnow
+from collector.db_types import table_of, utcnow
 from collector.modules.notify.service import find_sms, send_sms
 from collector.modules.venues.importer import (
     CHINA,
@@ -417,7 +418,7 @@ def unit_by_code(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[st
         by_centre[centre_id].add(code)
     clause = or_(
         *(
-            and_(Venue.centre_id == c, col(Venue.code).in_(sorted(codes)))
+            and_(col(Venue.centre_id) == c, col(Venue.code).in_(sorted(codes)))
             for c, codes in by_centre.items()
         )
     )
@@ -462,8 +463,8 @@ def delete_scans(
     column = VenueScan.collected_at if by == "collected" else VenueScan.imported_at
     total = 0
     for centre_id in sorted(centres):
-        where = and_(VenueScan.centre_id == centre_id, col(column) >= start, col(column) < end)
-        days = set(session.exec(select(VenueScan.day).where(where).distinct()).all())
+        where = and_(col(VenueScan.centre_id) == centre_id, col(column) >= start, col(column) < end)
+        days = set(session.exec(select(col(VenueScan.day)).where(where).distinct()).all())
         if not days:
             continue
         result = session.execute(delete(VenueScan).where(where))
@@ -536,7 +537,7 @@ def venue_stats(
     )
     if limit is not None:
         ordered = ordered.limit(limit).offset(offset)
-    rows = session.exec(ordered).all()
+    rows = session.execute(ordered).all()
     found = [StatRow(c, code, int(n)) for c, code, n, _total in rows]
     if rows:
         total = rows[0][3]
@@ -558,12 +559,12 @@ def _describe(session: Session, rows: list[StatRow]) -> None:
     venues: dict[tuple[str, str], Venue] = {}
     for centre_id, codes in by_centre.items():
         for i in range(0, len(codes), 500):
-            for v in session.exec(
+            for venue in session.exec(
                 select(Venue).where(
-                    Venue.centre_id == centre_id, col(Venue.code).in_(codes[i : i + 500])
+                    col(Venue.centre_id) == centre_id, col(Venue.code).in_(codes[i : i + 500])
                 )
             ).all():
-                venues[(v.centre_id, v.code)] = v
+                venues[(venue.centre_id, venue.code)] = venue
     units = unit_names(session, {v.unit_id for v in venues.values() if v.unit_id})
     for r in rows:
         v = venues.get((r.centre_id, r.venue_code))
@@ -585,9 +586,9 @@ def _describe(session: Session, rows: list[StatRow]) -> None:
 
 def daily_counts(session: Session, venue: Venue, start: date, end: date) -> list[tuple[date, int]]:
     """Every day of [start, end] with its count (0 for days without scans)."""
-    found = dict(
+    found: dict[date, int] = dict(
         session.exec(
-            select(VenueScanDay.day, VenueScanDay.count).where(
+            select(col(VenueScanDay.day), col(VenueScanDay.count)).where(
                 VenueScanDay.centre_id == venue.centre_id,
                 VenueScanDay.venue_code == venue.code,
                 col(VenueScanDay.day) >= start,
@@ -616,9 +617,9 @@ def evaluate_alerts(session: Session, as_of: date, *, days: int = 7) -> int:
     statement. Commits; returns the number of new alerts.
     """
     start = as_of - timedelta(days=days - 1)
-    v = Venue.__table__
-    d = VenueScanDay.__table__
-    a = VenueAlert.__table__
+    v = table_of(Venue)
+    d = table_of(VenueScanDay)
+    a = table_of(VenueAlert)
     present = func.count(d.c.day)  # days of the window with a row; the others count 0
     low_days = func.sum(case((d.c.count < v.c.min_daily, 1), else_=0))
     high_days = func.sum(case((d.c.count > v.c.max_daily, 1), else_=0))
@@ -640,7 +641,7 @@ def evaluate_alerts(session: Session, as_of: date, *, days: int = 7) -> int:
         )
 
     found = session.execute(
-        select(
+        sa_select(
             v.c.id,
             v.c.centre_id,
             v.c.code,
@@ -815,15 +816,15 @@ def find_unknown_venues(session: Session) -> int:
         .distinct()
     ).all()
     for centre_id, code in missing:
-        latest = session.exec(
-            select(
-                VenueScan.venue_name,
-                VenueScan.category,
-                VenueScan.city,
-                VenueScan.street,
-                VenueScan.venue_admin,
+        latest = session.execute(
+            sa_select(
+                col(VenueScan.venue_name),
+                col(VenueScan.category),
+                col(VenueScan.city),
+                col(VenueScan.street),
+                col(VenueScan.venue_admin),
             )
-            .where(VenueScan.centre_id == centre_id, VenueScan.venue_code == code)
+            .where(col(VenueScan.centre_id) == centre_id, col(VenueScan.venue_code) == code)
             .order_by(col(VenueScan.collected_at).desc())
             .limit(1)
         ).first()

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import MetaData, Table, create_engine, select
-from sqlmodel import Session
+from sqlmodel import Session, col
+from sqlmodel import select as sm_select
 
 from collector.db_types import utcnow
 from collector.modules.venues.importer import (
@@ -79,7 +80,7 @@ def _sync_venues(session: Session, front: Any, cfg: FrontDbSettings, city: str) 
     mapping = {k: v for k, v in cfg.venue_columns.items() if k in VENUE_FIELDS}
     existing = {
         v.code: v
-        for v in session.exec(select(Venue).where(Venue.centre_id == cfg.centre_id)).scalars()
+        for v in session.exec(sm_select(Venue).where(col(Venue.centre_id) == cfg.centre_id))
     }
     count = 0
     for row in front.execute(select(*(table.c[c] for c in mapping.values()))).mappings():

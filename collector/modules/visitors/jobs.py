@@ -11,14 +11,14 @@ from sqlalchemy import null, update
 from sqlmodel import Session, col, select
 
 from collector.auth.audit import audit
-from collector.db_types import utcnow
+from collector.db_types import table_of, utcnow
 from collector.modules.visitors.models import Visit
 
 if TYPE_CHECKING:
     from collector.runtime import Runtime
 
 log = logging.getLogger(__name__)
-VISITS = Visit.__table__  # type: ignore[attr-defined]
+VISITS = table_of(Visit)
 
 CLOSE_JOB_ID = "visitors.close_open_visits"
 

@@ -9,7 +9,6 @@ centre from the collector's secret key, never as ID numbers.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Collection
 from typing import Any, Literal
 
@@ -21,7 +20,7 @@ from collector.auth.audit import audit
 from collector.auth.models import ApiToken, User
 from collector.db_types import utcnow
 from collector.desired_config.models import ConfigScope
-from collector.desired_config.service import latest_layer, set_config
+from collector.desired_config.service import layer_section, set_config
 from collector.devices.models import Device
 from collector.modules.visitors.models import EntranceRuleSet, Visit, WatchedPerson
 from collector.publisher import Publisher
@@ -133,9 +132,7 @@ def push(
 ) -> EntranceRuleSet:
     """Push a revision as desired config (commits), and record the layer version."""
     wire = entrance_rules(session, secret_key, rules).model_dump(mode="json")
-    layer = latest_layer(session, ConfigScope.CENTRE, rules.centre_id)
-    config = copy.deepcopy(layer.config) if layer is not None else {}
-    section = config.get("entrance") if isinstance(config.get("entrance"), dict) else {}
+    config, section = layer_section(session, ConfigScope.CENTRE, rules.centre_id, "entrance")
     config["entrance"] = {**section, "rules": wire}
     audit(
         session,

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, func, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from collector.auth.scope import scoped
@@ -49,7 +50,7 @@ def local_today(tz: tzinfo, now: datetime | None = None) -> date:
 
 
 def _admitted() -> Any:
-    return and_(Visit.decision == "admitted", col(Visit.entered_at).is_not(None))
+    return and_(col(Visit.decision) == "admitted", col(Visit.entered_at).is_not(None))
 
 
 # -- dashboard ----------------------------------------------------------------------------
@@ -133,10 +134,10 @@ def _origins(
     session: Session, centre_ids: Collection[str], today: Any, *columns: Any, top: int = 12
 ) -> list[tuple[str, int]]:
     count = func.count().label("n")
-    query = scoped(select(*columns, count), Visit.centre_id, centre_ids)
+    query = scoped(sa_select(*columns, count), Visit.centre_id, centre_ids)
     query = query.where(_admitted(), today).group_by(*columns).order_by(count.desc()).limit(top)
     found = []
-    for row in session.exec(query).all():
+    for row in session.execute(query).all():
         *parts, n = row
         found.append(("".join(p for p in parts if p) or "未知", int(n)))
     return found
@@ -182,7 +183,7 @@ def _filter_conditions(f: VisitFilter, tz: tzinfo) -> list[Any]:
     if f.date_to:
         where.append(when < day_bounds(f.date_to, tz)[1])
     if f.door:
-        where.append(or_(Visit.door_in == f.door, Visit.door_out == f.door))
+        where.append(or_(col(Visit.door_in) == f.door, col(Visit.door_out) == f.door))
     if f.q and f.q.strip():
         where.append(person_condition(f.q.strip()))
     if f.flag:

@@ -41,10 +41,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 from sqlmodel import select as sm_select
 
-from collector.db_types import UTCDateTime, utcnow
+from collector.db_types import UTCDateTime, table_of, utcnow
 from collector.modules.visitors.models import MAX_VISIT_SPAN, Visit
 
-VISITS = Visit.__table__  # type: ignore[attr-defined]
+VISITS = table_of(Visit)
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def trace_contacts(
     ]
     if subject.visit_id is not None:
         subject_where.append(s.c.id == subject.visit_id)
-        same_person = s.c.id_number_hash
+        same_person: ColumnElement[str] = s.c.id_number_hash
     else:
         subject_where.append(s.c.id_number_hash == subject.id_number_hash)
         same_person = literal(subject.id_number_hash, String)
