@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import col, select
@@ -68,49 +70,55 @@ def _visible_user(page: PageContext, session: SessionDep, user_id: int) -> User:
     return user
 
 
+def _change_user(page: PageContext, session: SessionDep, change: Callable[[], object]) -> Response:
+    """Apply a change to a user; a change the actor may not make shows the list with why."""
+    try:
+        change()
+    except (ValueError, auth_service.GrantDenied) as exc:
+        session.rollback()
+        return _users_page(page, session, error=str(exc), status=403)
+    return RedirectResponse("/users", status_code=303)
+
+
 @router.post("/users/{user_id}/enabled", dependencies=[page_permission("users.manage")])
 def users_enabled(page: Page, form: CheckedForm, session: SessionDep, user_id: int) -> Response:
     user = _visible_user(page, session, user_id)
     enabled = str(form.get("enabled", "")) == "1"
     if not enabled and user.id == page.user.id:
         return _users_page(page, session, error=page.t("cannot_disable_self"), status=422)
-    try:
-        auth_service.update_user(
+    return _change_user(
+        page,
+        session,
+        lambda: auth_service.update_user(
             session, user, enabled=enabled, actor=page.user, ip=client_ip(page.request)
-        )
-    except (ValueError, auth_service.GrantDenied) as exc:
-        session.rollback()
-        return _users_page(page, session, error=str(exc), status=403)
-    return RedirectResponse("/users", status_code=303)
+        ),
+    )
 
 
 @router.post("/users/{user_id}/unlock", dependencies=[page_permission("users.manage")])
 def users_unlock(page: Page, form: CheckedForm, session: SessionDep, user_id: int) -> Response:
     user = _visible_user(page, session, user_id)
-    try:
-        auth_service.unlock_user(session, user, actor=page.user, ip=client_ip(page.request))
-    except auth_service.GrantDenied as exc:
-        session.rollback()
-        return _users_page(page, session, error=str(exc), status=403)
-    return RedirectResponse("/users", status_code=303)
+    return _change_user(
+        page,
+        session,
+        lambda: auth_service.unlock_user(
+            session, user, actor=page.user, ip=client_ip(page.request)
+        ),
+    )
 
 
 @router.post("/users/{user_id}/permissions", dependencies=[page_permission("users.manage")])
 def users_permissions(page: Page, form: CheckedForm, session: SessionDep, user_id: int) -> Response:
     """Menu-level permissions granted to one user on top of the role (菜单授权)."""
     user = _visible_user(page, session, user_id)
-    try:
-        auth_service.update_user(
-            session,
-            user,
-            extra_permissions=[str(v) for v in form.getlist("permissions")],
-            actor=page.user,
-            ip=client_ip(page.request),
-        )
-    except (ValueError, auth_service.GrantDenied) as exc:
-        session.rollback()
-        return _users_page(page, session, error=str(exc), status=403)
-    return RedirectResponse("/users", status_code=303)
+    granted = [str(v) for v in form.getlist("permissions")]
+    return _change_user(
+        page,
+        session,
+        lambda: auth_service.update_user(
+            session, user, extra_permissions=granted, actor=page.user, ip=client_ip(page.request)
+        ),
+    )
 
 
 @router.get("/users", dependencies=[page_permission("users.manage")])
