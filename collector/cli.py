@@ -307,15 +307,12 @@ def cmd_broker_config(args: argparse.Namespace) -> int:
 
 def _pii_cipher(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The configured cipher and an engine, after the keyring check (which records new keys)."""
-    from collector.security.personal_data import configure_personal_data
-    from collector.security.rotation import check_keyring
+    from collector.security.rotation import open_keyring
 
     settings = _settings(args, require_secret=True)
     pd = settings.personal_data
-    cipher = configure_personal_data(settings.secret_key, key_id=pd.key_id, keys=pd.keys)
     engine = _admin_engine(args)
-    with Session(engine) as session:
-        check_keyring(session, cipher)
+    cipher = open_keyring(engine, settings.secret_key, key_id=pd.key_id, keys=pd.keys)
     return settings, cipher, engine
 
 

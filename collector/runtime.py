@@ -14,7 +14,6 @@ from pathlib import Path
 from types import TracebackType
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from collector import migrate
 from collector.db import make_engine
@@ -30,8 +29,7 @@ from collector.mqtt_link import Inbound, MqttLink
 from collector.mqtt_process import ProcessMqttLink
 from collector.publisher import Publisher
 from collector.scheduler import Scheduler
-from collector.security.personal_data import configure_personal_data
-from collector.security.rotation import check_keyring
+from collector.security.rotation import open_keyring
 from collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
@@ -89,14 +87,10 @@ class Runtime:
         with self._lock:
             if self._started:
                 return self
-            pd = self.settings.personal_data
-            cipher = configure_personal_data(
-                self.settings.secret_key, key_id=pd.key_id, keys=pd.keys
-            )
             if self.settings.database.migrate_on_start:
                 migrate.upgrade(self.engine)
-            with Session(self.engine) as session:
-                check_keyring(session, cipher)
+            pd = self.settings.personal_data
+            open_keyring(self.engine, self.settings.secret_key, key_id=pd.key_id, keys=pd.keys)
             try:
                 if self.embedded_broker is not None:
                     self.embedded_broker.start()

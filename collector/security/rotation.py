@@ -20,13 +20,13 @@ finding rows of either key while the job runs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy import CursorResult, MetaData
+from sqlalchemy import CursorResult, Engine, MetaData
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -38,6 +38,7 @@ from collector.security.personal_data import (
     EncryptedText,
     PersonalDataCipher,
     PersonalDataDecryptError,
+    configure_personal_data,
 )
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,17 @@ def encrypted_tables(metadata: MetaData | None = None) -> list[EncryptedTable]:
 
 
 # --- the keyring check ---------------------------------------------------------------------
+
+
+def open_keyring(
+    engine: Engine, secret_key: str, *, key_id: str, keys: Mapping[str, str]
+) -> PersonalDataCipher:
+    """Configure the process-wide cipher from the settings and check it against the stored
+    data (:func:`check_keyring`): what the collector and ``prtc-collector pii`` do first."""
+    cipher = configure_personal_data(secret_key, key_id=key_id, keys=keys)
+    with Session(engine) as session:
+        check_keyring(session, cipher)
+    return cipher
 
 
 def check_keyring(

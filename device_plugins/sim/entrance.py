@@ -127,7 +127,7 @@ def _foreign_2023(rng: random.Random) -> SimCard:
 def _foreign_2017(rng: random.Random) -> SimCard:
     _numeric, alpha, english, chinese = rng.choice(FOREIGNERS)
     birth = _birth(rng)
-    number = f"{alpha}44{rng.randint(0, 9999):04d}{birth[2:8]}"[:15]
+    number = f"{alpha}44{rng.randint(0, 9999):04d}{birth[2:8]}"  # 3 letters + 12 digits
     return foreign_card(
         english_name=english, chinese_name=chinese, number=number, nationality=alpha, birth=birth
     )
