@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,13 +21,17 @@ from .helpers import extract, pdftotext, settings, sha256, spec
 
 
 def corrupt_once(hits: list[str]):
+    lock = threading.Lock()  # the drives burn in parallel: only the first one is corrupted
+
     def hook(drive: str, device: str) -> None:
-        if not hits:
-            path = Path(device.removeprefix("stdio:"))
-            with path.open("r+b") as f:  # flip bytes in the middle of the data
-                f.seek(path.stat().st_size // 2)
-                f.write(os.urandom(4096))
+        with lock:
+            if hits:
+                return
             hits.append(drive)
+        path = Path(device.removeprefix("stdio:"))
+        with path.open("r+b") as f:  # flip bytes in the middle of the data
+            f.seek(path.stat().st_size // 2)
+            f.write(os.urandom(4096))
 
     return hook
 
