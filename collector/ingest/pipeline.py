@@ -197,8 +197,11 @@ class IngestWorker:
         came_online = self._retry(lambda: self._store(work) + self._apply_statuses(work))
         if came_online is None:
             return
-        self._link.ack_all(batch)
+        # Receipts go out before the acks, down the same connection: once the broker has an
+        # ack it has the receipt too. The other order lost the receipt when the receiver child
+        # died between the two (the broker had the ack, so it redelivered nothing).
         self._publish_receipts(work.receipts)
+        self._link.ack_all(batch)
         for device_id in dict.fromkeys(came_online):
             self._device_online(device_id)
         self.batches += 1

@@ -39,12 +39,15 @@ class FakeLink:
     def __init__(self) -> None:
         self.published: list[tuple[str, bytes]] = []
         self.acked: list[int] = []
+        self.calls: list[str] = []  # "publish" / "ack", in order
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         self.published.append((topic, payload))
+        self.calls.append("publish")
 
     def ack_all(self, messages) -> None:  # type: ignore[no-untyped-def]
         self.acked.extend(m.mid for m in messages)
+        self.calls.append("ack")
 
 
 @pytest.fixture
@@ -232,3 +235,28 @@ def test_batches_run_without_cyclic_gc_and_leave_it_on(worker):
         assert _count(engine, StoredEvent) == 2
         reasons = conn.execute(select(DeadLetter.__table__.c.reason)).scalars().all()
     assert reasons == ["handler_error"]
+
+
+def test_receipts_go_out_before_the_acks(worker):
+    """A receiver that dies between the two must not leave the broker with the ack and the
+    agent without its receipt: the receipts of a batch are handed over before its acks."""
+    w, link, engine = worker
+    devices = ["fz-1", "fz-2"]
+    with Session(engine) as s:
+        devices_service.enrol_device(s, centre_id=CENTRE, device_id="fz-2", kind="sim")
+    inbound = [
+        Inbound(
+            topics.event_topic(CENTRE, dev, "sim.reading"),
+            json.dumps(event_envelope(dev, seq)).encode(),
+            mid,
+            1,
+            False,
+        )
+        for mid, (dev, seq) in enumerate(((d, q) for d in devices for q in (1, 2)), 1)
+    ]
+    w.process(inbound)
+    assert link.calls == ["publish", "publish", "ack"]
+    assert sorted(t for t, _ in link.published) == sorted(
+        topics.receipt_topic(CENTRE, d) for d in devices
+    )
+    assert link.acked == [1, 2, 3, 4]
