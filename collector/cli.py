@@ -73,6 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 log_config=None,
                 access_log=False,
                 timeout_graceful_shutdown=10,
+                forwarded_allow_ips=settings.http.forwarded_allow_ips,
             )
         )
         done = threading.Event()

@@ -16,6 +16,7 @@ from types import TracebackType
 from sqlalchemy.engine import Engine
 
 from collector import migrate
+from collector.auth.throttle import LoginThrottle
 from collector.db import make_engine
 from collector.embedded_broker import EmbeddedBroker
 from collector.event_bus import EventBus
@@ -65,6 +66,7 @@ class Runtime:
             self.engine, settings.devices, self.metrics, on_leadership=self.scheduler.set_leader
         )
         self.file_store = LocalFileStore(Path(settings.files.root))
+        self.login_throttle = LoginThrottle(settings.auth)
         self._started = False
         self._lock = threading.Lock()
 

@@ -93,6 +93,13 @@ class HttpSettings(BaseModel):
     host: str = Field(default="127.0.0.1", description="listen address of the API and console")
     port: int = Field(default=8080, description="listen port")
     public_url: str = Field(default="", description="URL printed for people to open")
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="comma-separated addresses of reverse proxies whose X-Forwarded-For is "
+        "believed; the client address it gives is what the audit log records and what the "
+        "per-address login limit counts (behind a proxy on another host, name that host, or "
+        "every login appears to come from the proxy)",
+    )
     max_body_bytes: int = Field(
         default=8 * 2**20,
         ge=64 * 2**10,

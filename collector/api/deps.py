@@ -15,6 +15,7 @@ from collector.auth import service as auth_service
 from collector.auth.models import ApiToken, User
 from collector.auth.permissions import Role
 from collector.auth.scope import visible_centre_ids
+from collector.auth.throttle import LoginThrottle
 from collector.devices import service as devices_service
 from collector.devices.models import Device
 from collector.files.service import FileService
@@ -51,6 +52,9 @@ class ApiRuntime(Protocol):
 
     @property
     def ready(self) -> bool: ...
+
+    @property
+    def login_throttle(self) -> LoginThrottle: ...
 
 
 def get_runtime(request: Request) -> ApiRuntime:

@@ -15,6 +15,15 @@ class AuthPolicy(BaseModel):
         default=5, ge=1, description="consecutive failed logins that lock the account"
     )
     lockout_minutes: float = Field(default=15, gt=0, description="how long a lock lasts")
+    ip_max_failures: int = Field(
+        default=30,
+        ge=1,
+        description="failed logins from one client address within ip_window_minutes before "
+        "that address gets HTTP 429 (staff behind one NAT share an address: keep it generous)",
+    )
+    ip_window_minutes: float = Field(
+        default=10, gt=0, description="the window over which failed logins per address count"
+    )
     session_idle_minutes: float = Field(
         default=30, gt=0, description="a session ends after this long without a request"
     )

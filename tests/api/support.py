@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from collector.auth.policy import AuthPolicy
+from collector.auth.throttle import LoginThrottle
 from collector.files.store import LocalFileStore
 from collector.settings import CollectorSettings
 
@@ -54,6 +55,10 @@ class ApiTestRuntime:
     file_store: LocalFileStore
     metrics: Metrics
     ready: bool = True
+    login_throttle: LoginThrottle = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.login_throttle = LoginThrottle(self.settings.auth)
 
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)

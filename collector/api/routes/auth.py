@@ -15,6 +15,7 @@ from collector.api.deps import (
 )
 from collector.auth import service as auth_service
 from collector.auth.models import User
+from collector.auth.throttle import TooManyAttempts
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -46,10 +47,16 @@ def set_session_cookie(response: Response, token: str, request: Request) -> None
 def login_user(
     request: Request, session: SessionDep, runtime: RuntimeDep, username: str, password: str
 ) -> tuple[User, str]:
-    """Check the password (lockout included) and open a session; raises ``AuthError``."""
+    """Check the password (lockout and the per-address limit included) and open a session;
+    raises ``AuthError``."""
     policy = runtime.settings.auth
     ip = client_ip(request)
-    user = auth_service.authenticate(session, username, password, ip, policy=policy)
+    runtime.login_throttle.check(ip)
+    try:
+        user = auth_service.authenticate(session, username, password, ip, policy=policy)
+    except (auth_service.InvalidCredentials, auth_service.AccountLocked):
+        runtime.login_throttle.failed(ip)
+        raise
     token = auth_service.start_session(
         session,
         user,
@@ -60,7 +67,7 @@ def login_user(
     return user, token
 
 
-@router.post("/login", response_model=LoginOut, responses={401: {}, 423: {}})
+@router.post("/login", response_model=LoginOut, responses={401: {}, 423: {}, 429: {}})
 def login(
     body: LoginIn,
     request: Request,
@@ -73,6 +80,10 @@ def login(
         user, token = login_user(request, session, runtime, body.username, body.password)
     except auth_service.AccountLocked as exc:
         raise HTTPException(status_code=423, detail=str(exc)) from exc
+    except TooManyAttempts as exc:
+        raise HTTPException(
+            status_code=429, detail=str(exc), headers={"Retry-After": str(exc.retry_after_s)}
+        ) from exc
     except auth_service.AuthError as exc:
         raise HTTPException(status_code=401, detail=str(exc)) from exc
     set_session_cookie(response, token, request)

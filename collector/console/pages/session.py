@@ -16,6 +16,7 @@ from collector.api.deps import (
 )
 from collector.api.routes.auth import login_user, set_session_cookie
 from collector.auth import service as auth_service
+from collector.auth.throttle import TooManyAttempts
 from collector.console.deps import (
     LOGIN_NONCE_COOKIE,
     CheckedForm,
@@ -70,6 +71,10 @@ def login_submit(
         _, token = login_user(
             request, session, runtime, str(form.get("username", "")), str(form.get("password", ""))
         )
+    except TooManyAttempts as exc:
+        response = login_page(request, csrf, next=next_url, error=str(exc), status_code=429)
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
     except auth_service.AuthError as exc:
         return login_page(request, csrf, next=next_url, error=str(exc), status_code=401)
     response = RedirectResponse(next_url, status_code=303)
