@@ -231,6 +231,7 @@ def _demo_id_number(rng: random.Random, region: str) -> str:
 def seed_venues(session: Session, settings: CollectorSettings, rng: random.Random) -> str:
     """Three venues of the city centre and a week of QR-code scans, imported as a CSV."""
     from collector.modules.venues import service as venues
+    from collector.modules.venues.columns import SCAN_COLUMNS
     from collector.modules.venues.models import Venue
     from collector.modules.venues.scope import VenueScope
 
@@ -256,7 +257,7 @@ def seed_venues(session: Session, settings: CollectorSettings, rng: random.Rando
         venues.save_venue(session, scope, body, actor=None)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["公共场所ID", "公共场所", "被采集人身份证", "被采集人", "采集时间"])
+    writer.writerow([c.label for c in SCAN_COLUMNS])  # the import wants every template column
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     for days_ago in range(7, 0, -1):
         day = today - timedelta(days=days_ago)
@@ -265,7 +266,14 @@ def seed_venues(session: Session, settings: CollectorSettings, rng: random.Rando
                 at = datetime.combine(day, time(rng.randint(8, 17), rng.randint(0, 59)))
                 person = rng.choice("王李张刘陈杨黄") + rng.choice(["伟", "芳", "敏", "强", "丽"])
                 number = _demo_id_number(rng, rng.choice(["440783", "440703", "440106"]))
-                writer.writerow([code, name, number, person, at.strftime("%Y-%m-%d %H:%M:%S")])
+                row = {
+                    "venue_code": code,
+                    "venue_name": name,
+                    "id_number": number,
+                    "person_name": person,
+                    "collected_at": at.strftime("%Y-%m-%d %H:%M:%S"),
+                }
+                writer.writerow([row.get(c.key, "") for c in SCAN_COLUMNS])
     result = venues.import_scan_file(
         session,
         out.getvalue().encode(),

@@ -83,7 +83,10 @@ def attempt(
     sender: SmsSender | None = None,
     now: datetime | None = None,
 ) -> bool:
-    """Try one message once; record the outcome and commit. True when sent."""
+    """Try one message once; record the outcome and commit. True when sent. Never raises
+    for the message itself: a send error is retried later (backoff), any other error (a
+    phone with no digits, a sender bug) fails the message at once, as retrying would repeat
+    it, and the callers' loops (the daily reminders, :func:`retry_due`) go on."""
     now = now or utcnow()
     message.attempts += 1
     try:
@@ -99,6 +102,14 @@ def attempt(
             delay = settings.retry_base_s * 2 ** (message.attempts - 1)
             message.next_attempt_at = now + timedelta(seconds=delay)
         log.warning("SMS %s not sent (try %d): %s", message.id, message.attempts, exc)
+        session.add(message)
+        session.commit()
+        return False
+    except Exception as exc:
+        log.exception("SMS %s failed unexpectedly; not retried", message.id)
+        message.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        message.status = SmsStatus.FAILED
+        message.next_attempt_at = None
         session.add(message)
         session.commit()
         return False

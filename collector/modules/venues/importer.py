@@ -102,6 +102,7 @@ class ImportResult:
     expired: int = 0  # collected before the retention boundary: not stored
     days: set[date] = field(default_factory=set)
     latest: datetime | None = None
+    alerts: int = 0  # new alerts of the evaluation run right after the import
 
     @property
     def duplicates(self) -> int:
@@ -172,24 +173,37 @@ def iter_rows(data: bytes) -> Iterator[Sequence[Any]]:
 
 
 def map_header(header: Sequence[Any], columns: Sequence[SheetColumn]) -> dict[str, int]:
+    """Column positions by key. The header must hold every column of the template (by its
+    Chinese or English label or key, in any order, a leading ``*`` ignored) and nothing
+    else but empty cells: users arrange the provincial export after the downloaded
+    template, so a missing or unknown column means the file was not, and its data would
+    land in the wrong fields or be lost without a word."""
     names: dict[str, SheetColumn] = {}
     for column in columns:
         for name in {column.label, column.label_en, column.key} - {""}:
             names[name.strip().casefold()] = column
     positions: dict[str, int] = {}
     errors: list[RowError] = []
+    unknown: list[str] = []
     for index, value in enumerate(header):
-        found = names.get(str(value or "").strip().lstrip("*＊").strip().casefold())
+        text = str(value or "").strip().lstrip("*＊").strip()
+        found = names.get(text.casefold())
         if found is None:
+            if text:
+                unknown.append(text)
             continue
         if found.key in positions:
             errors.append(RowError(1, found.label, "表头中出现了两次"))
         positions[found.key] = index
     if not positions:
         raise ImportErrors([RowError(1, "", "未找到表头，请使用下载的导入模板")])
-    errors += [
-        RowError(1, c.label, "缺少必填列") for c in columns if c.required and c.key not in positions
-    ]
+    missing = [c.label for c in columns if c.key not in positions]
+    if missing:
+        message = f"缺少模板中的列：{'、'.join(missing)}（请按下载的导入模板整理）"
+        errors.append(RowError(1, "", message))
+    if unknown:
+        message = f"模板中没有的列：{'、'.join(unknown)}（请删除这些列，或按下载的导入模板整理）"
+        errors.append(RowError(1, "", message))
     if errors:
         raise ImportErrors(errors)
     return positions
@@ -585,7 +599,7 @@ def _import_rows(
 ) -> ImportResult:
     build = builder.build
     width = max(positions.values()) + 1
-    # A column missing from the file reads the padding cell at ``width`` (always empty).
+    # Rows shorter than the header are padded with empty cells before picking.
     pick = itemgetter(*[positions.get(key, width) for key, _ in TEXT_FIELDS])
     padding = [""] * (width + 1)
     limits = [limit for _, limit in TEXT_FIELDS]

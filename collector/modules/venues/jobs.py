@@ -23,8 +23,9 @@ def nightly_unknown(runtime: Runtime) -> None:
 
 
 def evaluate(runtime: Runtime) -> None:
-    """Alerts for the windows ending on every complete China day not yet evaluated
-    (normally yesterday only; after downtime, each missed day, within the look-back)."""
+    """Alerts, per centre, for the days after its mark up to yesterday whose 7 days are all
+    imported (normally yesterday; after downtime or a late import, each such day, within the
+    look-back); see ``alerts.py``."""
     with Session(runtime.engine, expire_on_commit=False) as session:
         created = service.evaluate_pending(session, runtime.settings.venues)
     for day, n in created.items():

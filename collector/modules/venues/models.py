@@ -12,8 +12,9 @@
   import, deletion and sync, so statistics and alerts never scan the records.
 - ``venue_alerts``: “扫码”预警, one row per 7-day window, 未接收 until received.
 - ``venue_sync_state``: watermarks of the jobs, one row each: ``front_db`` (the sync's
-  newest collection time read), ``retention`` (the cutoff of the last purge), ``alerts``
-  (the last China day evaluated, as its UTC start).
+  newest collection time read), ``retention`` (the cutoff of the last purge), and per centre
+  ``alerts:<centre>`` (the last China day the alert rule considered, as its UTC start; moved
+  back by imports, syncs and deletions; ``alerts`` is the former mark shared by all centres).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ MODULE = CollectorModule(
             func=jobs.evaluate,
             trigger="cron",
             trigger_args={"hour": 3, "minute": 0},
-            description="venues: 7-day threshold alerts (every day not yet evaluated)",
+            description="venues: 7-day threshold alerts (the days each centre has data for)",
         ),
         ScheduledJob(
             id="purge_personal_data",

@@ -4,7 +4,7 @@ users' specification: 场所信息管理, 监管单位管理, 场所人流量阈
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,11 +23,11 @@ from collector.modules.venues import service
 from collector.modules.venues.columns import SCAN_COLUMNS, VENUE_COLUMNS
 from collector.modules.venues.importer import CHINA
 from collector.modules.venues.models import Venue, VenueUnit
+from collector.modules.venues.registry import parse_registry
 from collector.modules.venues.routes import REASONS, scan_rows, xlsx
-from collector.modules.venues.scope import VenueScope, scope_of
+from collector.modules.venues.scope import ScopeRefused, VenueScope, scan_centres, scope_of
 from collector.modules.venues.sync import sync_state
 from collector.tabular import ImportErrors, template
-from collector.tabular.reader import read_rows
 
 router = APIRouter(include_in_schema=False)
 add_labels(
@@ -60,6 +60,62 @@ def _scope(page: PageContext, session: Session) -> VenueScope:
 def _int(value: Any) -> int | None:
     text = str(value or "").strip()
     return int(text) if text.isdigit() else None
+
+
+def _count(form: Any, key: str, label: str) -> int | None:
+    """A threshold field: empty is None (not set); anything but a whole number ≥ 0 is an
+    error naming the field, never read as empty (that would clear the threshold)."""
+    text = str(form.get(key) or "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"{label}应为不小于 0 的整数（填写的是“{text}”）")
+    return int(text)
+
+
+_PYDANTIC_MESSAGES = {
+    "missing": "必填",
+    "string_too_short": "必填",
+    "string_too_long": "长度不能超过 {max_length} 个字符",
+}
+
+
+def _form_error(exc: ValidationError, labels: dict[str, str]) -> str:
+    """A form's validation errors in Chinese, each naming its field."""
+    parts = []
+    for error in exc.errors():
+        key = str(error["loc"][-1]) if error["loc"] else ""
+        label = labels.get(key, key)
+        template_ = _PYDANTIC_MESSAGES.get(error["type"])
+        if template_ is not None:
+            message = template_.format(**(error.get("ctx") or {}))
+        else:
+            message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(message if message.startswith(label) else f"{label}：{message}")
+    return "；".join(parts)
+
+
+UNIT_LABELS = {
+    "centre_id": "中心",
+    "name": "监管单位",
+    "leader": "监管单位负责人",
+    "phone": "监管单位负责人手机号",
+}
+VENUE_LABELS = {
+    "centre_id": "中心",
+    "code": "公共场所ID",
+    "name": "公共场所",
+    "category": "类别",
+    "city": "所在市区",
+    "street": "所在街道",
+    "admin": "公共场所管理员",
+    "location": "所在位置",
+    "unit_id": "监管单位",
+}
+THRESHOLD_LABELS = {
+    "min_daily": "场所日人流量阈值（最小值）",
+    "max_daily": "场所日人流量阈值（最大值）",
+}
 
 
 def _offset(value: int) -> int:
@@ -143,7 +199,9 @@ def registry_create(
             actor=page.user,
             default_city=runtime.settings.venues.default_city,
         )
-    except (ValidationError, ValueError) as exc:
+    except ValidationError as exc:
+        return _registry(page, session, "set", 0, error=_form_error(exc, VENUE_LABELS), status=422)
+    except ValueError as exc:
         return _registry(page, session, "set", 0, error=str(exc), status=422)
     return RedirectResponse("/venues?tab=set", status_code=303)
 
@@ -157,50 +215,25 @@ def registry_template(page: Page) -> Response:
 async def registry_import(
     request: Request, page: Page, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    """The one-off initial import of the registry from the template (xlsx)."""
+    """The one-off initial import of the registry from the template: every row is checked
+    first (errors by row number), then all are stored in one transaction, or none."""
     form = await request.form()
     upload = form.get("file")
     centre_id = str(form.get("centre_id") or "")
     scope = _scope(page, session)
     if centre_id not in scope.centres or upload is None or isinstance(upload, str):
         return _registry(page, session, "set", 0, error="请选择中心和文件", status=422)
-    from pydantic import BaseModel, Field
-
-    class VenueRow(BaseModel):
-        code: str = Field(max_length=100)
-        name: str = Field(max_length=200)
-        category: str = Field(default="", max_length=100)
-        city: str = Field(default="", max_length=50)
-        street: str = Field(default="", max_length=100)
-        admin: str = Field(default="", max_length=100)
-        location: str = Field(default="", max_length=300)
-        unit: str = Field(default="", max_length=100)
-
     try:
-        rows = read_rows(await upload.read(), VENUE_COLUMNS, VenueRow)
+        bodies = parse_registry(session, await upload.read(), centre_id)
+        service.import_venues(
+            session,
+            bodies,
+            centre_id=centre_id,
+            actor=page.user,
+            default_city=runtime.settings.venues.default_city,
+        )
     except ImportErrors as exc:
         return _registry(page, session, "set", 0, error=exc.summary(), status=422)
-    units = {u.name: u for u in service.list_units(session, frozenset({centre_id}))}
-    missing = sorted({r.unit for r in rows if r.unit and r.unit not in units})
-    if missing:
-        return _registry(
-            page, session, "set", 0, error=f"监管单位不存在：{'、'.join(missing)}", status=422
-        )
-    try:
-        for r in rows:
-            unit = units.get(r.unit)
-            body = service.VenueIn(
-                centre_id=centre_id,
-                **r.model_dump(exclude={"unit"}),
-                unit_id=unit.id if unit else None,
-            )
-            service.save_venue(
-                session,
-                scope,
-                body,
-                actor=page.user,
-                default_city=runtime.settings.venues.default_city,
-            )
     except ValueError as exc:
         return _registry(page, session, "set", 0, error=str(exc), status=422)
     return RedirectResponse("/venues?tab=set", status_code=303)
@@ -232,13 +265,14 @@ def venue_update(page: Page, form: CheckedForm, session: SessionDep, venue_id: i
         service.save_venue(session, scope, body, actor=page.user, venue=venue)
     except (ValidationError, ValueError) as exc:
         session.rollback()
+        error = _form_error(exc, VENUE_LABELS) if isinstance(exc, ValidationError) else str(exc)
         return page.render(
             "venues/venue.html",
             status_code=422,
             venue=venue,
             unit=None,
             units=service.list_units(session, scope.centres),
-            error=str(exc),
+            error=error,
         )
     return RedirectResponse(f"/venues/{venue_id}", status_code=303)
 
@@ -273,10 +307,13 @@ def units_create(page: Page, form: CheckedForm, session: SessionDep) -> Response
             phone=str(form.get("phone") or "").strip(),
         )
     except ValidationError as exc:
-        return _units_page(page, session, error=str(exc), status=422)
+        return _units_page(page, session, error=_form_error(exc, UNIT_LABELS), status=422)
     if body.centre_id not in page.visible:
         return _units_page(page, session, error="中心不可见", status=422)
-    service.save_unit(session, body, actor=page.user)
+    try:
+        service.save_unit(session, body, actor=page.user)
+    except ValueError as exc:
+        return _units_page(page, session, error=str(exc), status=422)
     return RedirectResponse("/venue-units", status_code=303)
 
 
@@ -331,16 +368,19 @@ def threshold_update(page: Page, form: CheckedForm, session: SessionDep, venue_i
     venue = _venue_or_404(session, scope, venue_id)
     try:
         body = service.ThresholdsIn(
-            min_daily=_int(form.get("min_daily")), max_daily=_int(form.get("max_daily"))
+            min_daily=_count(form, "min_daily", THRESHOLD_LABELS["min_daily"]),
+            max_daily=_count(form, "max_daily", THRESHOLD_LABELS["max_daily"]),
         )
-    except ValidationError as exc:
+    except (ValidationError, ValueError) as exc:
         unit = session.get(VenueUnit, venue.unit_id) if venue.unit_id else None
+        error = _form_error(exc, THRESHOLD_LABELS) if isinstance(exc, ValidationError) else str(exc)
         return page.render(
             "venues/threshold.html",
             status_code=422,
             venue=venue,
             unit=unit,
-            error="; ".join(e["msg"] for e in exc.errors()),
+            error=error,
+            entered={k: str(form.get(k) or "") for k in THRESHOLD_LABELS},
         )
     service.set_thresholds(session, venue, body, actor=page.user)
     return RedirectResponse(f"/venue-thresholds/{venue_id}", status_code=303)
@@ -354,31 +394,56 @@ def _import_page(
     session: Session,
     runtime: Any,
     *,
+    offset: int = 0,
     message: str = "",
     error: str = "",
     status: int = 200,
 ) -> Response:
+    """扫码进场信息管理: the newest 采集时间 of each centre (so a file is not imported twice),
+    import and deletion, and the records (the query page's table, newest first)."""
     settings = runtime.settings.venues
+    scope = _scope(page, session)
+    rows, total, units = service.query_scans(
+        session, scope, service.ScanFilters(), limit=LIMIT, offset=offset
+    )
     return page.render(
         "venues/import.html",
         status_code=status,
-        latest=service.latest_collected(session, page.visible),
+        latest=service.latest_by_centre(
+            session, frozenset() if scope.restricted else scope.centres
+        ),
         locked=service.sync_enabled(settings),
         state=sync_state(session),
         centres=sorted(page.visible),
         message=message,
         error=error,
+        scans=scan_rows(rows, units, unmasked=False),
+        total=total,
+        offset=offset,
+        limit=LIMIT,
     )
 
 
 @router.get("/venue-import", dependencies=[page_permission("venues.import")])
-def import_page(page: Page, session: SessionDep, runtime: RuntimeDep) -> Response:
-    return _import_page(page, session, runtime)
+def import_page(page: Page, session: SessionDep, runtime: RuntimeDep, offset: int = 0) -> Response:
+    return _import_page(page, session, runtime, offset=_offset(offset))
 
 
 @router.get("/venue-import/template", dependencies=[page_permission("venues.import")])
 def import_template(page: Page) -> Response:
     return xlsx(template(SCAN_COLUMNS), "扫码进场信息导入模板.xlsx")
+
+
+def _target(page: PageContext, session: Session, centre_id: str) -> str | ScopeRefused:
+    """The one centre an import or deletion of this page acts on, checked as the API
+    checks it (``scope.scan_centres``), or why not."""
+    if not centre_id:
+        return ScopeRefused(422, "请选择中心")
+    try:
+        (target,) = scan_centres(_scope(page, session), centre_id)
+    except ScopeRefused as exc:
+        return exc
+    return target
 
 
 @router.post("/venue-import", dependencies=[page_permission("venues.import")])
@@ -391,7 +456,6 @@ async def import_upload(
         )
     form = await request.form()
     upload = form.get("file")
-    centre_id = str(form.get("centre_id") or "")
     from collector.security.csrf import FORM_FIELD
 
     csrf = request.app.state.csrf
@@ -399,14 +463,17 @@ async def import_upload(
 
     if not csrf.verify(request.cookies.get(SESSION_COOKIE), str(form.get(FORM_FIELD) or "")):
         return _import_page(page, session, runtime, error="CSRF", status=403)
-    if centre_id not in page.visible or upload is None or isinstance(upload, str):
-        return _import_page(page, session, runtime, error="请选择中心和文件", status=422)
+    target = _target(page, session, str(form.get("centre_id") or ""))
+    if isinstance(target, ScopeRefused):
+        return _import_page(page, session, runtime, error=target.message, status=target.status)
+    if upload is None or isinstance(upload, str):
+        return _import_page(page, session, runtime, error="请选择文件", status=422)
     data = await upload.read()
     try:
         result = service.import_scan_file(
             session,
             data,
-            centre_id=centre_id,
+            centre_id=target,
             actor=page.user,
             actor_label=page.user.username,
             settings=runtime.settings.venues,
@@ -415,10 +482,13 @@ async def import_upload(
     except ImportErrors as exc:
         return _import_page(page, session, runtime, error=exc.summary(), status=422)
     message = (
-        f"导入完成：共 {result.rows} 行，新增 {result.inserted} 条，重复 {result.duplicates} 条"
+        f"导入完成（{target}）：共 {result.rows} 行，新增 {result.inserted} 条，"
+        f"重复 {result.duplicates} 条"
     )
     if result.expired:
         message += f"，超过个人信息保存期限未导入 {result.expired} 条"
+    if result.alerts:
+        message += f"；按新数据产生“扫码”预警 {result.alerts} 条"
     return _import_page(page, session, runtime, message=message)
 
 
@@ -438,6 +508,9 @@ def import_delete(
 ) -> Response:
     if service.sync_enabled(runtime.settings.venues):
         return _import_page(page, session, runtime, error="前置库同步已启用，不能删除", status=409)
+    target = _target(page, session, str(form.get("centre_id") or ""))
+    if isinstance(target, ScopeRefused):
+        return _import_page(page, session, runtime, error=target.message, status=target.status)
     by = str(form.get("by") or "")
     start = _day_bound(str(form.get("start") or ""), end=False)
     end = _day_bound(str(form.get("end") or ""), end=True)
@@ -445,18 +518,17 @@ def import_delete(
         return _import_page(page, session, runtime, error="请选择删除依据和日期范围", status=422)
     if form.get("confirm") != "yes":
         return _import_page(page, session, runtime, error="请勾选确认删除", status=422)
-    from datetime import UTC
-
     deleted = service.delete_scans(
         session,
-        page.visible,
+        frozenset({target}),
         by=by,
         start=start.replace(tzinfo=UTC),
         end=end.replace(tzinfo=UTC),
         actor=page.user,
         settings=runtime.settings.venues,
     )
-    return _import_page(page, session, runtime, message=f"已删除 {deleted} 条扫码进场信息")
+    message = f"已删除 {target} 的 {deleted} 条扫码进场信息"
+    return _import_page(page, session, runtime, message=message)
 
 
 # --- 扫码进场信息查询 -----------------------------------------------------------------------
@@ -478,14 +550,23 @@ def _filters(request: Request) -> tuple[service.ScanFilters, dict[str, str]]:
     params = {k: request.query_params.get(k, "").strip() for k in (*FILTER_KEYS, "start", "end")}
     start = _day_bound(params["start"], end=False)
     end = _day_bound(params["end"], end=True)
-    from datetime import UTC
-
     filters = service.ScanFilters(
         **{k: params[k] for k in FILTER_KEYS},
         start=start.replace(tzinfo=UTC) if start else None,
         end=end.replace(tzinfo=UTC) if end else None,
     )
     return filters, params
+
+
+def _export_query(params: dict[str, str], filters: service.ScanFilters) -> str:
+    """The page's filters for ``GET /api/v1/venue-scans/export``: the same fields, and the
+    whole China days of the page as the API's [start, end) instants."""
+    query = {k: params[k] for k in FILTER_KEYS if params[k]}
+    if filters.start is not None:
+        query["start"] = filters.start.isoformat()
+    if filters.end is not None:
+        query["end"] = filters.end.isoformat()
+    return urlencode(query)
 
 
 @router.get("/venue-scans", dependencies=[page_permission("venues.scans")])
@@ -506,6 +587,7 @@ def scans_page(
         filters=params,
         query=urlencode(params) + "&",
         can_export=has_permission(page.user, "export"),
+        export_query=_export_query(params, filters),
         retention_days=runtime.settings.venues.retention_days,
     )
 

@@ -27,7 +27,7 @@ from collector.modules.venues import service
 from collector.modules.venues.columns import SCAN_EXPORT_COLUMNS, STATS_COLUMNS
 from collector.modules.venues.importer import CHINA
 from collector.modules.venues.models import Venue, VenueScan
-from collector.modules.venues.scope import VenueScope, scope_of
+from collector.modules.venues.scope import ScopeRefused, VenueScope, scan_centres, scope_of
 from collector.security.personal_data import mask_id_number, mask_name, mask_phone
 from collector.tabular import XLSX_MEDIA_TYPE, ImportErrors, export
 
@@ -119,8 +119,20 @@ def create_venue(
             default_city=runtime.settings.venues.default_city,
         )
     except ValueError as exc:
-        raise HTTPException(409, str(exc)) from exc
+        raise _refused(exc) from exc
     return venue_out(venue, service.unit_names(session, {venue.unit_id or 0}))
+
+
+def _refused(exc: ValueError) -> HTTPException:
+    """409 for a 公共场所ID already taken, 422 for other bad input (a wrong 监管单位)."""
+    return HTTPException(409 if isinstance(exc, service.VenueClash) else 422, str(exc))
+
+
+def _scan_centres(scope: VenueScope, centre_id: str | None) -> frozenset[str]:
+    try:
+        return scan_centres(scope, centre_id)
+    except ScopeRefused as exc:
+        raise HTTPException(exc.status, exc.message) from exc
 
 
 @router.get("/venues/{venue_id}", dependencies=[require("venues.view")])
@@ -143,7 +155,7 @@ def update_venue(
     try:
         venue = service.save_venue(session, scope, body, actor=principal, venue=venue)
     except ValueError as exc:
-        raise HTTPException(409, str(exc)) from exc
+        raise _refused(exc) from exc
     return venue_out(venue, service.unit_names(session, {venue.unit_id or 0}))
 
 
@@ -195,7 +207,10 @@ def create_unit(
 ) -> UnitOut:
     if body.centre_id not in scope.centres:
         raise HTTPException(404, f"unknown centre {body.centre_id!r}")
-    unit = service.save_unit(session, body, actor=principal)
+    try:
+        unit = service.save_unit(session, body, actor=principal)
+    except ValueError as exc:
+        raise _refused(exc) from exc
     return UnitOut(
         id=unit.id or 0,
         centre_id=unit.centre_id,
@@ -368,6 +383,7 @@ class ImportOut(BaseModel):
     duplicates: int
     expired: int  # collected before the retention boundary: not stored
     latest: datetime | None
+    alerts: int  # new alerts of the evaluation run right after the import
 
 
 @router.post("/venue-scans/import/{centre_id}", dependencies=[require("venues.import")])
@@ -380,8 +396,7 @@ async def import_scans(
     runtime: RuntimeDep,
 ) -> Any:
     """The request body is the xlsx or CSV file itself."""
-    if centre_id not in scope.centres or scope.restricted:
-        raise HTTPException(404, f"unknown centre {centre_id!r}")
+    _scan_centres(scope, centre_id)
     settings = runtime.settings.venues
     if service.sync_enabled(settings):
         raise HTTPException(409, LOCKED)
@@ -405,6 +420,7 @@ async def import_scans(
         duplicates=result.duplicates,
         expired=result.expired,
         latest=result.latest,
+        alerts=result.alerts,
     )
 
 
@@ -424,13 +440,7 @@ def delete_scans(
     principal: CurrentPrincipal,
     runtime: RuntimeDep,
 ) -> dict[str, int]:
-    if scope.restricted:
-        raise HTTPException(403, "supervising units cannot delete scans")
-    centres = scope.centres
-    if body.centre_id is not None:
-        if body.centre_id not in centres:
-            raise HTTPException(404, f"unknown centre {body.centre_id!r}")
-        centres = frozenset({body.centre_id})
+    centres = _scan_centres(scope, body.centre_id)
     if service.sync_enabled(runtime.settings.venues):
         raise HTTPException(409, LOCKED)
     if not body.confirm:
@@ -450,16 +460,17 @@ def delete_scans(
 
 
 class ScanStatusOut(BaseModel):
-    latest_collected_at: datetime | None
+    latest_collected_at: datetime | None  # over the caller's centres
+    latest_by_centre: dict[str, datetime | None]  # what an import into each would follow
     sync_enabled: bool
 
 
 @router.get("/venue-scans/status", dependencies=[require("venues.import")])
 def scan_status(session: SessionDep, scope: ScopeDep, runtime: RuntimeDep) -> ScanStatusOut:
+    latest = service.latest_by_centre(session, frozenset() if scope.restricted else scope.centres)
     return ScanStatusOut(
-        latest_collected_at=service.latest_collected(
-            session, frozenset() if scope.restricted else scope.centres
-        ),
+        latest_collected_at=max((v for v in latest.values() if v is not None), default=None),
+        latest_by_centre=latest,
         sync_enabled=service.sync_enabled(runtime.settings.venues),
     )
 

@@ -72,3 +72,27 @@ def scope_of(session: Session, principal: User | ApiToken, visible: frozenset[st
     if isinstance(principal, User) and principal.role == Role.SUPERVISOR_UNIT:
         return VenueScope(visible, restricted=True, unit_id=unit_of_user(session, principal.id))
     return VenueScope(visible)
+
+
+class ScopeRefused(Exception):
+    """The caller may not change the scans of that centre: ``status`` is the HTTP answer
+    (403 a supervising unit, 404 a centre it cannot see), ``message`` says why in Chinese."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def scan_centres(scope: VenueScope, centre_id: str | None) -> frozenset[str]:
+    """The centres whose scans an import or deletion may touch, the same for the console
+    and the API: never for a supervising unit's user (its view is limited to its venues,
+    while an import or a deletion acts on a whole centre), only visible centres, and the one
+    chosen, or every visible centre when ``centre_id`` is None (API deletion only)."""
+    if scope.restricted:
+        raise ScopeRefused(403, "监管单位用户不能导入或删除扫码进场信息")
+    if centre_id is None:
+        return scope.centres
+    if centre_id not in scope.centres:
+        raise ScopeRefused(404, f"中心 {centre_id!r} 不存在或不可见")
+    return frozenset({centre_id})

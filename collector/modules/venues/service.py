@@ -5,22 +5,26 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import and_, case, delete, false, insert, or_
+from sqlalchemy import and_, delete, false, or_
 from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from collector.auth.audit import audit
 from collector.auth.models import ApiToken, User
-from collector.db_types import table_of, utcnow
+from collector.db_types import utcnow
 from collector.modules.notify.service import find_sms, send_sms
+from collector.modules.venues.alerts import evaluate_after_change, reopen_days
+from collector.modules.venues.alerts import evaluate_alerts as evaluate_alerts
+from collector.modules.venues.alerts import evaluate_pending as evaluate_pending
 from collector.modules.venues.importer import (
-    CHINA,
     ImportResult,
     ScanHasher,
     import_scans,
@@ -31,7 +35,6 @@ from collector.modules.venues.models import (
     VenueAlert,
     VenueScan,
     VenueScanDay,
-    VenueSyncState,
     VenueUnit,
     VenueUnitMember,
 )
@@ -50,15 +53,34 @@ class VenueLocked(Exception):
     """Manual import and deletion are off while the front-database sync is enabled."""
 
 
+class VenueClash(ValueError):
+    """The 公共场所ID is already in the registry (the API answers 409; other ValueErrors
+    are bad input, 422)."""
+
+
 def sync_enabled(settings: VenuesSettings) -> bool:
     return settings.front_db.enabled
 
 
-def day_start_utc(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC) - CHINA
-
-
 # --- units --------------------------------------------------------------------------------
+
+
+_PHONE_NOISE = re.compile(r"[\s\-()（）]")
+_MOBILE = re.compile(r"1[0-9]{10}")
+
+
+def mobile_number(value: str) -> str:
+    """A mainland mobile number as its 11 digits (spaces, hyphens, brackets and a +86,
+    0086 or 86 prefix dropped); ValueError otherwise. The daily reminder SMS goes to it, so
+    a landline or a typo is refused when the unit is saved, not when the modem refuses it."""
+    digits = _PHONE_NOISE.sub("", value)
+    for prefix in ("+86", "0086", "86"):
+        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
+            digits = digits[len(prefix) :]
+            break
+    if not _MOBILE.fullmatch(digits):
+        raise ValueError("监管单位负责人手机号应为 11 位手机号码，如 13800138000")
+    return digits
 
 
 class UnitIn(BaseModel):
@@ -66,6 +88,11 @@ class UnitIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     leader: str = Field(default="", max_length=50)
     phone: str = Field(default="", max_length=30)
+
+    @field_validator("phone")
+    @classmethod
+    def _mobile(cls, value: str) -> str:
+        return mobile_number(value) if value.strip() else ""
 
 
 def list_units(session: Session, centres: frozenset[str]) -> list[VenueUnit]:
@@ -90,6 +117,14 @@ def unit_names(session: Session, ids: set[int]) -> dict[int, str]:
 def save_unit(
     session: Session, body: UnitIn, *, actor: Actor, unit: VenueUnit | None = None
 ) -> VenueUnit:
+    """Create or change a unit; :class:`VenueClash` when the name is taken in the centre."""
+    clash = session.exec(
+        select(VenueUnit.id).where(
+            VenueUnit.centre_id == body.centre_id, VenueUnit.name == body.name
+        )
+    ).first()
+    if clash is not None and (unit is None or clash != unit.id):
+        raise VenueClash(f"监管单位“{body.name}”已存在")
     unit = unit or VenueUnit(centre_id=body.centre_id, name=body.name)
     unit.name = body.name
     unit.leader = body.leader or None
@@ -215,12 +250,26 @@ def get_venue(session: Session, scope: VenueScope, venue_id: int) -> Venue | Non
     return venue if scope.sees_venue(venue) else None
 
 
-def _check_unit(session: Session, scope: VenueScope, unit_id: int | None) -> None:
+def _check_unit(session: Session, scope: VenueScope, unit_id: int | None, centre_id: str) -> None:
+    """The unit must exist, be visible, and belong to the venue's own centre (its users
+    see only their centre's venues, and its 负责人 is that centre's contact)."""
     if unit_id is None:
         return
     unit = session.get(VenueUnit, unit_id)
     if unit is None or unit.centre_id not in scope.centres:
         raise ValueError("监管单位不存在")
+    if unit.centre_id != centre_id:
+        raise ValueError(f"监管单位“{unit.name}”不属于场所所在的中心 {centre_id}")
+
+
+def _apply_venue(body: VenueIn, venue: Venue | None, default_city: str) -> Venue:
+    venue = venue or Venue(centre_id=body.centre_id, code=body.code)
+    for key, value in body.model_dump(exclude={"centre_id"}).items():
+        setattr(venue, key, value)
+    venue.city = venue.city or default_city
+    venue.discovered = False
+    venue.updated_at = utcnow()
+    return venue
 
 
 def save_venue(
@@ -232,8 +281,9 @@ def save_venue(
     venue: Venue | None = None,
     default_city: str = "开平市",
 ) -> Venue:
-    """Create (``venue`` None) or change a venue; raises ValueError on a clash."""
-    _check_unit(session, scope, body.unit_id)
+    """Create (``venue`` None) or change a venue; raises :class:`VenueClash` when the
+    公共场所ID is taken, ValueError for a wrong 监管单位."""
+    _check_unit(session, scope, body.unit_id, body.centre_id)
     clash = session.exec(
         select(Venue).where(Venue.centre_id == body.centre_id, Venue.code == body.code)
     ).first()
@@ -241,14 +291,9 @@ def save_venue(
         if venue is None and clash.discovered:
             venue = clash  # completing a venue the nightly job found in the scans
         else:
-            raise ValueError(f"公共场所ID {body.code} 已存在")
+            raise VenueClash(f"公共场所ID {body.code} 已存在")
     new = venue is None
-    venue = venue or Venue(centre_id=body.centre_id, code=body.code)
-    for key, value in body.model_dump(exclude={"centre_id"}).items():
-        setattr(venue, key, value)
-    venue.city = venue.city or default_city
-    venue.discovered = False
-    venue.updated_at = utcnow()
+    venue = _apply_venue(body, venue, default_city)
     session.add(venue)
     session.flush()
     audit(
@@ -262,6 +307,37 @@ def save_venue(
     )
     session.commit()
     return venue
+
+
+def import_venues(
+    session: Session,
+    bodies: list[VenueIn],
+    *,
+    centre_id: str,
+    actor: Actor,
+    default_city: str = "开平市",
+) -> int:
+    """Store the rows of a registry import (checked by ``registry.parse_registry``) in one
+    transaction with one audit line: all of them or, on any error, none. A row whose
+    公共场所ID the nightly job found in the scans (未设置) completes that venue."""
+    found = session.exec(select(Venue).where(Venue.centre_id == centre_id)).all()
+    discovered = {v.code: v for v in found if v.discovered}
+    for body in bodies:
+        session.add(_apply_venue(body, discovered.get(body.code), default_city))
+    audit(
+        session,
+        actor=actor,
+        action="venues.registry_import",
+        target_type="venue",
+        centre_id=centre_id,
+        detail={"rows": len(bodies), "completed": sum(b.code in discovered for b in bodies)},
+    )
+    try:
+        session.commit()
+    except IntegrityError as exc:  # a venue saved meanwhile by someone else
+        session.rollback()
+        raise VenueClash("公共场所ID 与刚保存的场所冲突，未导入任何数据，请重试") from exc
+    return len(bodies)
 
 
 def delete_venue(session: Session, venue: Venue, *, actor: Actor) -> None:
@@ -325,6 +401,8 @@ def import_scan_file(
     except BaseException:
         session.rollback()
         raise
+    if result.inserted:
+        reopen_days(session, centre_id, result.days)
     audit(
         session,
         actor=actor,
@@ -339,19 +417,20 @@ def import_scan_file(
         },
     )
     session.commit()
+    if result.inserted:
+        result.alerts = evaluate_after_change(session, settings, centre_id)
     return result
 
 
-def latest_collected(session: Session, centres: frozenset[str]) -> datetime | None:
-    """The newest 采集时间 already imported in the centres (one index lookup per centre)."""
-    latest = None
-    for centre_id in sorted(centres):
-        value = session.exec(
+def latest_by_centre(session: Session, centres: frozenset[str]) -> dict[str, datetime | None]:
+    """The newest 采集时间 already imported, per centre (one index lookup each): what the
+    import page shows so that a file is not imported twice into the same centre."""
+    return {
+        centre_id: session.exec(
             select(func.max(VenueScan.collected_at)).where(VenueScan.centre_id == centre_id)
         ).one()
-        if value is not None and (latest is None or value > latest):
-            latest = value
-    return latest
+        for centre_id in sorted(centres)
+    }
 
 
 class ScanFilters(BaseModel):
@@ -470,12 +549,21 @@ def delete_scans(
         result = session.execute(delete(VenueScan).where(where))
         total += result.rowcount or 0  # type: ignore[attr-defined]
         recompute_days(session, centre_id, days)
+        # Judged at the next evaluation (03:00 or the next import), not now: a correction is
+        # usually a deletion followed by the right file, which is then judged at once.
+        reopen_days(session, centre_id, days)
     audit(
         session,
         actor=actor,
         action="venues.scans_delete",
         target_type="venue_scans",
-        detail={"by": by, "start": start.isoformat(), "end": end.isoformat(), "deleted": total},
+        detail={
+            "by": by,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "centres": sorted(centres),
+            "deleted": total,
+        },
     )
     session.commit()
     return total
@@ -601,159 +689,6 @@ def daily_counts(session: Session, venue: Venue, start: date, end: date) -> list
 
 
 # --- alerts -------------------------------------------------------------------------------
-
-
-def evaluate_alerts(session: Session, as_of: date, *, days: int = 7) -> int:
-    """Raise alerts for the window of ``days`` calendar days ending on ``as_of``.
-
-    A venue with a minimum alerts ``low`` when each day of the window had fewer scans than
-    the minimum; with a maximum, ``high`` when each day had more. Days without scans count 0.
-    Windows never overlap per venue and direction: no new alert while an existing one (read
-    or not) ends inside the window, so a run of bad days gives one alert per full 7 days.
-
-    Set-based: one grouped query over the daily counts of the window (venues with a
-    threshold, outer-joined so a day without a row counts 0) finds the violating venues;
-    the daily series are read for those venues only and the alerts inserted in one
-    statement. Commits; returns the number of new alerts.
-    """
-    start = as_of - timedelta(days=days - 1)
-    v = table_of(Venue)
-    d = table_of(VenueScanDay)
-    a = table_of(VenueAlert)
-    present = func.count(d.c.day)  # days of the window with a row; the others count 0
-    low_days = func.sum(case((d.c.count < v.c.min_daily, 1), else_=0))
-    high_days = func.sum(case((d.c.count > v.c.max_daily, 1), else_=0))
-    missing = days - present
-    low = and_(
-        v.c.min_daily.is_not(None),
-        low_days + missing * case((v.c.min_daily > 0, 1), else_=0) == days,
-    )
-    high = and_(
-        v.c.max_daily.is_not(None),
-        high_days + missing * case((v.c.max_daily < 0, 1), else_=0) == days,
-    )
-
-    def recent(direction: str) -> Any:
-        return (
-            select(a.c.id)
-            .where(a.c.venue_id == v.c.id, a.c.direction == direction, a.c.end_day >= start)
-            .exists()
-        )
-
-    found = session.execute(
-        sa_select(
-            v.c.id,
-            v.c.centre_id,
-            v.c.code,
-            v.c.min_daily,
-            v.c.max_daily,
-            case((low, 1), else_=0),
-            case((high, 1), else_=0),
-        )
-        .select_from(
-            v.outerjoin(
-                d,
-                and_(
-                    d.c.centre_id == v.c.centre_id,
-                    d.c.venue_code == v.c.code,
-                    d.c.day >= start,
-                    d.c.day <= as_of,
-                ),
-            )
-        )
-        .where(or_(v.c.min_daily.is_not(None), v.c.max_daily.is_not(None)))
-        .group_by(v.c.id, v.c.centre_id, v.c.code, v.c.min_daily, v.c.max_daily)
-        .having(or_(and_(low, ~recent("low")), and_(high, ~recent("high"))))
-    ).all()
-    if not found:
-        session.commit()
-        return 0
-    # A venue that violates may still have an alert ending inside the window in the other
-    # direction only; the HAVING let it through for one direction, check each one here.
-    ids = [row[0] for row in found]
-    blocked: set[tuple[int, str]] = set()
-    series: dict[tuple[str, str], dict[date, int]] = defaultdict(dict)
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        blocked.update(
-            session.execute(
-                select(a.c.venue_id, a.c.direction).where(
-                    a.c.venue_id.in_(chunk), a.c.end_day >= start
-                )
-            ).all()
-        )
-        for centre_id, code, day, n in session.execute(
-            select(d.c.centre_id, d.c.venue_code, d.c.day, d.c.count)
-            .join(v, and_(v.c.centre_id == d.c.centre_id, v.c.code == d.c.venue_code))
-            .where(v.c.id.in_(chunk), d.c.day >= start, d.c.day <= as_of)
-        ).all():
-            series[(centre_id, code)][day] = n
-    window = [start + timedelta(n) for n in range(days)]
-    now = utcnow()
-    values = []
-    for venue_id, centre_id, code, minimum, maximum, is_low, is_high in found:
-        by_day = series.get((centre_id, code), {})
-        counts = [by_day.get(day, 0) for day in window]
-        for direction, threshold, hit in (("low", minimum, is_low), ("high", maximum, is_high)):
-            if hit and (venue_id, direction) not in blocked:
-                values.append(
-                    {
-                        "centre_id": centre_id,
-                        "venue_id": venue_id,
-                        "direction": direction,
-                        "threshold": threshold,
-                        "start_day": start,
-                        "end_day": as_of,
-                        "counts": counts,
-                        "received": False,
-                        "received_by": "",
-                        "received_at": None,
-                        "created_at": now,
-                    }
-                )
-    if values:
-        session.execute(insert(a), values)
-    session.commit()
-    return len(values)
-
-
-ALERTS_STATE = "alerts"  # venue_sync_state row: the last China day evaluated
-
-
-def last_evaluated_day(session: Session) -> date | None:
-    state = session.get(VenueSyncState, ALERTS_STATE)
-    if state is None or state.watermark is None:
-        return None
-    return (state.watermark.astimezone(UTC).replace(tzinfo=None) + CHINA).date()
-
-
-def evaluate_pending(
-    session: Session, settings: VenuesSettings, *, today: date | None = None
-) -> dict[date, int]:
-    """Evaluate, oldest first, every complete China day since the last one evaluated (at
-    most ``alert_lookback_days`` back; only yesterday when none was evaluated yet), each as
-    the end of a window of ``alert_days``, and remember each day once done (a crash resumes
-    after it). The windows' de-duplication makes re-evaluating a day harmless. Commits;
-    returns the new alerts per evaluated day."""
-    yesterday = (today or china_today()) - timedelta(days=1)
-    last = last_evaluated_day(session)
-    if last is None:
-        first = yesterday
-    else:
-        first = max(
-            last + timedelta(days=1), yesterday - timedelta(settings.alert_lookback_days - 1)
-        )
-    created: dict[date, int] = {}
-    day = first
-    while day <= yesterday:
-        created[day] = evaluate_alerts(session, day, days=settings.alert_days)
-        state = session.get(VenueSyncState, ALERTS_STATE) or VenueSyncState(name=ALERTS_STATE)
-        state.watermark = day_start_utc(day)
-        state.last_run_at = utcnow()
-        session.add(state)
-        session.commit()
-        day += timedelta(days=1)
-    return created
 
 
 def list_alerts(

@@ -10,7 +10,7 @@ away on the record hash), in batches, and moves the watermark to the newest time
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import MetaData, Table, create_engine, select
@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 from sqlmodel import select as sm_select
 
 from collector.db_types import utcnow
+from collector.modules.venues.alerts import evaluate_after_change, reopen_days
 from collector.modules.venues.importer import (
     CHINA,
     ScanRecord,
@@ -47,31 +48,40 @@ def _text(value: Any) -> str:
 
 
 def sync_once(session: Session, settings: VenuesSettings) -> tuple[int, int]:
-    """One run; commits. Returns (venues upserted, scans inserted)."""
+    """One run, one transaction; commits. Returns (venues upserted, scans inserted), both
+    0 after a failed run (everything it read was rolled back). New scans reopen their days
+    for the alerts, which are judged right after."""
     cfg: FrontDbSettings = settings.front_db
     if not (cfg.enabled and cfg.url and cfg.centre_id):
         return 0, 0
     state = _state(session)
     engine = create_engine(cfg.url)
     venues_done = scans_done = 0
+    days: set[date] = set()
     try:
         with engine.connect() as front:
             if cfg.venue_table:
                 venues_done = _sync_venues(session, front, cfg, settings.default_city)
             if cfg.scan_table:
                 keep_from = import_boundary(session, settings)
-                scans_done = _sync_scans(session, front, cfg, state, keep_from)
+                scans_done, days = _sync_scans(session, front, cfg, state, keep_from)
+        reopen_days(session, cfg.centre_id, days)
         state.last_error = ""
     except Exception as exc:
         session.rollback()
+        venues_done = scans_done = 0  # rolled back: nothing of this run is stored
         state = _state(session)
         state.last_error = str(exc)[:500]
         log.exception("venues: front database sync failed")
+    finally:
+        engine.dispose()
     state.last_run_at = utcnow()
     state.venues += venues_done
     state.scans += scans_done
     session.add(state)
     session.commit()
+    if scans_done:
+        evaluate_after_change(session, settings, cfg.centre_id)
     return venues_done, scans_done
 
 
@@ -107,9 +117,10 @@ def _sync_scans(
     cfg: FrontDbSettings,
     state: VenueSyncState,
     keep_from: datetime,
-) -> int:
+) -> tuple[int, set[date]]:
     """Scans at or after the watermark, but none collected before ``keep_from`` (the
-    retention boundary: their personal data would be purged at once)."""
+    retention boundary: their personal data would be purged at once). Returns how many
+    were inserted and the days of the batches that inserted any."""
     table = Table(cfg.scan_table, MetaData(), autoload_with=front)
     mapping = dict(cfg.scan_columns)
     time_column = table.c[mapping["collected_at"]]
@@ -122,6 +133,7 @@ def _sync_scans(
     is_text = time_column.type.python_type is str if _has_python_type(time_column) else False
     query = query.where(time_column >= (local.strftime("%Y-%m-%d %H:%M:%S") if is_text else local))
     inserted = 0
+    days: set[date] = set()
     newest = state.watermark
     result = front.execution_options(stream_results=True).execute(query).mappings()
     while True:
@@ -138,16 +150,19 @@ def _sync_scans(
             utc = (local_time - CHINA).replace(tzinfo=UTC)
             if newest is None or utc > newest:
                 newest = utc
-        inserted += insert_records(
+        stored = insert_records(
             session,
             records,
             centre_id=cfg.centre_id,
             actor="前置库",
             source="sync",
             keep_from=keep_from,
-        ).inserted
+        )
+        inserted += stored.inserted
+        if stored.inserted:
+            days |= stored.days
     state.watermark = newest
-    return inserted
+    return inserted, days
 
 
 def _has_python_type(column: Any) -> bool:

@@ -120,3 +120,23 @@ def test_http_gateway_with_a_template() -> None:
     path, headers, body = received[0]
     assert path == "/sms/send" and headers["X-Api-Key"] == "k1"
     assert json.loads(body) == {"mobile": "13812345678", "content": TEXT, "sign": "开平"}
+
+
+def test_an_unexpected_error_fails_one_message_and_the_others_go_on(session: Session) -> None:
+    with ModemSimulator() as modem:
+        settings = NotifySettings(sender="gsm", gsm=GsmModemSettings(url=modem.path, timeout_s=5))
+        # A phone without a digit cannot become a PDU address (ValueError, not a send error).
+        bad = service.send_sms(session, "无号码", TEXT, purpose="t", settings=settings)
+        assert (bad.status, bad.attempts, bad.next_attempt_at) == ("failed", 1, None)
+        assert bad.last_error.startswith("ValueError: not a phone number")
+        good = service.send_sms(session, "13812345678", TEXT, purpose="t", settings=settings)
+        assert good.status == "sent"
+        # Stored before the fix's time (pending, due): the retry job records it and goes on.
+        stale = SmsMessage(purpose="t", phone="--", text="x", next_attempt_at=utcnow())
+        later = SmsMessage(purpose="t", phone="13812345679", text="y", next_attempt_at=utcnow())
+        session.add_all([stale, later])
+        session.commit()
+        assert service.retry_due(session, settings) == 1
+        session.refresh(stale)
+        assert stale.status == "failed" and "ValueError" in stale.last_error
+        assert [t for _, t in modem.texts()] == [TEXT, "y"]

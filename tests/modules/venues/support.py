@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from collector.modules.venues.columns import SCAN_COLUMNS
 from collector.modules.venues.importer import ScanRecord, insert_records
 from collector.modules.venues.models import Venue, VenueAlert, VenueUnit
 from collector.security.personal_data import (
@@ -80,3 +84,18 @@ def scans_for(code: str, day: date, n: int, *, start_hour: int = 8) -> list[Scan
         )
         for i in range(n)
     ]
+
+
+def scan_csv(rows: Iterable[dict[str, str]]) -> bytes:
+    """A CSV laid out as the import template (every column), with the given fields."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([c.label for c in SCAN_COLUMNS])
+    for row in rows:
+        writer.writerow([row.get(c.key, "") for c in SCAN_COLUMNS])
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def keyed(keys: Sequence[str], rows: Iterable[Sequence[str]]) -> list[dict[str, str]]:
+    """Positional rows as template fields: ``keys`` name the values of each row."""
+    return [dict(zip(keys, row, strict=True)) for row in rows]

@@ -8,6 +8,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from collector.modules.notify.models import SmsMessage
+from collector.modules.notify.modem_sim import ModemSimulator
+from collector.modules.notify.settings import GsmModemSettings, NotifySettings
 from collector.modules.venues import service
 from collector.modules.venues.importer import insert_records
 from collector.modules.venues.models import Venue, VenueAlert, VenueUnit
@@ -108,6 +110,32 @@ def test_daily_sms_once_while_unreceived(runtime: ApiTestRuntime, client: TestCl
         assert len(session.exec(select(SmsMessage)).all()) == 1
     log = client.get("/sms-log").text
     assert "139****1111" in log and "13900001111" not in log
+
+
+def test_one_bad_unit_phone_does_not_stop_the_daily_sms(runtime: ApiTestRuntime) -> None:
+    settings = runtime.settings.venues
+    with ModemSimulator() as modem:
+        notify = NotifySettings(sender="gsm", gsm=GsmModemSettings(url=modem.path, timeout_s=5))
+        with Session(runtime.engine, expire_on_commit=False) as session:
+            # A phone stored before units were checked; the form refuses it now.
+            bad = VenueUnit(centre_id="c1", name="甲局", phone="无")
+            good = VenueUnit(centre_id="c1", name="乙局", phone="13900002222")
+            session.add_all([bad, good])
+            session.flush()
+            for unit in (bad, good):
+                session.add(
+                    Venue(centre_id="c1", code=unit.name, name=unit.name, unit_id=unit.id,
+                          min_daily=5)
+                )  # fmt: skip
+            session.commit()
+            assert service.evaluate_alerts(session, END) == 2
+            sent = service.send_daily_reminders(session, notify, settings, today=END)
+            assert sent == 2  # both stored and tried
+            log = {m.phone: m for m in session.exec(select(SmsMessage)).all()}
+            assert log["无"].status == "failed" and log["无"].attempts == 1
+            assert "not a phone number" in log["无"].last_error
+            assert log["13900002222"].status == "sent"
+        assert modem.texts() == [("13900002222", settings.sms_text)]
 
 
 def test_nightly_job_finds_an_unknown_venue(runtime: ApiTestRuntime, client: TestClient) -> None:

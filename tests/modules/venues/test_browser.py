@@ -51,7 +51,8 @@ def test_import_query_and_receive_in_a_browser(
     site: str, browser: Browser, runtime: ApiTestRuntime, tmp_path: Path
 ) -> None:
     log_in(browser, site)
-    assert "已导入最新一笔记录的采集时间：无" in browser.eval("document.body.innerText")
+    latest_c1 = "document.querySelector('#latest tr[data-centre=c1] td').innerText"
+    assert browser.eval(latest_c1) == "无"
     upload = tmp_path / "scans.csv"
     upload.write_bytes(csv_bytes(GOOD))
     browser.call("DOM.enable")
@@ -61,7 +62,8 @@ def test_import_query_and_receive_in_a_browser(
     browser.eval("document.getElementById('import-submit').click()")
     browser.wait("!!document.getElementById('message')", "import finished")
     assert "新增 3 条" in browser.eval("document.getElementById('message').innerText")
-    assert "2022-05-02 08:00:00" in browser.eval("document.getElementById('latest').innerText")
+    assert browser.eval(latest_c1) == "2022-05-02 08:00:00"  # of the centre imported into
+    assert browser.eval("document.querySelectorAll('#scans tbody tr').length") == 3  # listed
 
     browser.call("Page.navigate", url=f"{site}/venue-scans")
     browser.wait("!!document.getElementById('scan-filter')", "query page")
@@ -72,6 +74,8 @@ def test_import_query_and_receive_in_a_browser(
     browser.wait("location.search.includes('venue_code=KP1')", "searched")
     rows = browser.eval("document.querySelectorAll('#scans tbody tr').length")
     assert rows == 2
+    export = browser.eval("document.getElementById('scans-export').getAttribute('href')")
+    assert export.startswith("/api/v1/venue-scans/export?") and "venue_code=KP1" in export
     text = browser.eval("document.getElementById('scans').innerText")
     assert "空" in text and "138****5678" in text and "13812345678" not in text
 

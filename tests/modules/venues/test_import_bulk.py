@@ -4,8 +4,6 @@ stores nothing and is reported by its row number; the daily counts stay exact.""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 
 import pytest
@@ -17,16 +15,13 @@ from collector.modules.venues.importer import ScanRecord, import_scans, insert_r
 from collector.modules.venues.models import VenueScan, VenueScanDay
 from collector.modules.venues.service import person_of
 from collector.tabular import ImportErrors
+from tests.modules.venues.support import keyed, scan_csv
 
-HEADER = ["公共场所ID", "公共场所", "被采集人身份证", "被采集人", "联系电话", "采集时间"]
+KEYS = ["venue_code", "venue_name", "id_number", "person_name", "phone", "collected_at"]
 
 
 def csv_bytes(rows: list[list[str]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(HEADER)
-    writer.writerows(rows)
-    return buffer.getvalue().encode("utf-8")
+    return scan_csv(keyed(KEYS, rows))
 
 
 def row(i: int) -> list[str]:

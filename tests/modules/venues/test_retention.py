@@ -5,9 +5,7 @@ pages show purged rows as (已清除). And the alert job's catch-up over missed 
 
 from __future__ import annotations
 
-import csv
-import io
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,11 +15,13 @@ from sqlmodel import Session, col, func, select
 from collector.auth.models import AuditEntry
 from collector.centres.models import Centre
 from collector.modules.venues import retention, service
+from collector.modules.venues.alerts import judged_through
 from collector.modules.venues.importer import ScanRecord, import_scans, insert_records
 from collector.modules.venues.models import Venue, VenueAlert, VenueScan, VenueScanDay
 from collector.modules.venues.settings import VenuesSettings
 from collector.tabular import ImportErrors
 from tests.api.support import ApiTestRuntime
+from tests.modules.venues.support import keyed, scan_csv
 
 TODAY = date(2025, 4, 30)  # retention 30 days: scans before 2025-03-31 00:00 China time purge
 CUTOFF = datetime(2025, 3, 30, 16, tzinfo=UTC)
@@ -124,20 +124,19 @@ def test_purged_records_are_not_stored_again(engine: Engine) -> None:
         )
         assert (result.inserted, result.expired, result.duplicates) == (0, 10, 3)
         # The file path: the same rule, the summary counts them.
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["公共场所ID", "被采集人身份证", "采集时间"])
-        writer.writerow(["V1", "440783199001019999", "2025-03-30 23:59:59"])  # expired
-        writer.writerow(["V1", "440783199001019998", "2025-03-31 00:00:00"])  # new
-        writer.writerow(["V1", "", "不是时间"])  # still checked
+        keys = ["venue_code", "id_number", "collected_at"]
+        rows = [
+            ["V1", "440783199001019999", "2025-03-30 23:59:59"],  # expired
+            ["V1", "440783199001019998", "2025-03-31 00:00:00"],  # new
+            ["V1", "", "不是时间"],  # still checked
+        ]
         with pytest.raises(ImportErrors) as caught:  # expired rows are checked all the same
             import_scans(
-                session, out.getvalue().encode(), centre_id="c1", actor="t", keep_from=boundary
+                session, scan_csv(keyed(keys, rows)), centre_id="c1", actor="t", keep_from=boundary
             )
         assert [(e.row, e.column) for e in caught.value.errors] == [(4, "采集时间")]
         session.rollback()
-        lines = out.getvalue().splitlines()
-        data = "\n".join(lines[:3]).encode()
+        data = scan_csv(keyed(keys, rows[:2]))
         result = import_scans(session, data, centre_id="c1", actor="t", keep_from=boundary)
         assert (result.rows, result.inserted, result.expired, result.duplicates) == (2, 1, 1, 0)
         session.commit()
@@ -175,10 +174,13 @@ def test_pages_and_api_show_purged_rows(runtime: ApiTestRuntime, client: TestCli
     found = client.get("/api/v1/venue-scans", params={"id_number": "440783199001000002"})
     assert found.json()["total"] == 1
     # An import of a file with an expired row says so.
-    body = "公共场所ID,采集时间\nP1,{}\nP1,{}\n".format(
-        (old - timedelta(days=1)).isoformat(" "), today.isoformat() + " 08:00:00"
+    body = scan_csv(
+        [
+            {"venue_code": "P1", "collected_at": (old - timedelta(days=1)).isoformat(" ")},
+            {"venue_code": "P1", "collected_at": today.isoformat() + " 08:00:00"},
+        ]
     )
-    r = client.post("/api/v1/venue-scans/import/c1", content=body.encode())
+    r = client.post("/api/v1/venue-scans/import/c1", content=body)
     assert r.status_code == 200, r.text
     assert (r.json()["inserted"], r.json()["expired"]) == (1, 1)
 
@@ -190,13 +192,27 @@ def alert_ends(session: Session) -> list[date]:
     return [a.end_day for a in session.exec(select(VenueAlert).order_by(VenueAlert.end_day))]
 
 
+def quiet_and_busy(session: Session, first: date, last: date) -> None:
+    """QUIET (minimum 5) never has a scan; BUSY has one a day from ``first`` to ``last``,
+    which makes those days known for the centre (imported), so QUIET's zeros count."""
+    session.add(Centre(id="c1", name="甲"))
+    session.add(Venue(centre_id="c1", code="QUIET", name="无人场所", min_daily=5))
+    session.commit()  # the scans go in on the connection's own cursor
+    days = (last - first).days + 1
+    records = [
+        ScanRecord(venue_code="BUSY", collected_at=datetime.combine(first, time(9)) + timedelta(d))
+        for d in range(days)
+    ]
+    insert_records(session, records, centre_id="c1", actor="t", source="import")
+    session.commit()
+
+
 def test_alert_job_catches_up_missed_days_once(engine: Engine) -> None:
     start = date(2025, 3, 10)
     settings = VenuesSettings(alert_days=7, alert_lookback_days=31)
     with Session(engine, expire_on_commit=False) as session:
-        session.add(Centre(id="c1", name="甲"))
-        session.add(Venue(centre_id="c1", code="QUIET", name="无人场所", min_daily=5))
-        session.commit()  # no scans at all: every day is below the minimum
+        quiet_and_busy(session, start - timedelta(days=7), start + timedelta(days=14))
+        # The first run: the one window whose days are all imported ends yesterday.
         assert service.evaluate_pending(session, settings, today=start) == {
             start - timedelta(days=1): 1
         }
@@ -210,7 +226,7 @@ def test_alert_job_catches_up_missed_days_once(engine: Engine) -> None:
             start + timedelta(days=6),
             start + timedelta(days=13),
         ]
-        assert service.last_evaluated_day(session) == later - timedelta(days=1)
+        assert judged_through(session, "c1") == later - timedelta(days=1)
         # A second run (a misfire re-run, another leader) finds nothing left to evaluate.
         assert service.evaluate_pending(session, settings, today=later) == {}
         assert len(alert_ends(session)) == 3
@@ -220,9 +236,7 @@ def test_alert_catch_up_is_bounded_by_the_look_back(engine: Engine) -> None:
     start = date(2025, 3, 10)
     settings = VenuesSettings(alert_days=7, alert_lookback_days=3)
     with Session(engine, expire_on_commit=False) as session:
-        session.add(Centre(id="c1", name="甲"))
-        session.add(Venue(centre_id="c1", code="QUIET", name="无人场所", min_daily=5))
-        session.commit()
+        quiet_and_busy(session, start - timedelta(days=7), start + timedelta(days=39))
         service.evaluate_pending(session, settings, today=start)
         created = service.evaluate_pending(session, settings, today=start + timedelta(days=40))
         assert list(created) == [start + timedelta(days=d) for d in (37, 38, 39)]

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
 from collector.modules.venues.models import Venue, VenueScan
-from collector.modules.venues.sync import sync_once
+from collector.modules.venues.sync import sync_once, sync_state
 from tests.api.support import ApiTestRuntime
 
 
@@ -64,6 +64,25 @@ def test_sync_imports_incrementally_and_locks_manual_import(
             "/api/v1/venue-stats", params={"start": "2022-06-01", "end": "2022-06-30"}
         ).json()
         assert stats["items"][0]["count"] == 4
+    finally:
+        cfg.enabled = False
+        front.dispose()
+
+
+def test_a_failed_run_stores_and_counts_nothing(tmp_path: Path, runtime: ApiTestRuntime) -> None:
+    front = front_db(tmp_path / "front.db")
+    cfg = runtime.settings.venues.front_db
+    cfg.enabled, cfg.url, cfg.centre_id = True, f"sqlite:///{tmp_path / 'front.db'}", "c1"
+    cfg.venue_table, cfg.scan_table = "places", "scans"
+    cfg.scan_columns = {**cfg.scan_columns, "health_code": "no_such_column"}
+    try:
+        with Session(runtime.engine, expire_on_commit=False) as session:
+            # The venues are read, then the scans fail: the whole run is rolled back.
+            assert sync_once(session, runtime.settings.venues) == (0, 0)
+            state = sync_state(session)
+            assert state is not None and "no_such_column" in state.last_error
+            assert (state.venues, state.scans, state.watermark) == (0, 0, None)
+            assert session.exec(select(func.count()).select_from(Venue)).one() == 0
     finally:
         cfg.enabled = False
         front.dispose()
