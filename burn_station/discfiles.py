@@ -82,6 +82,7 @@ def render_index(m: DiscManifest) -> str:
                 f"<figure><figcaption>{e(f.path)}</figcaption>"
                 f'<video controls preload="metadata" width="640" src="{href}"></video></figure>'
             )
+    warnings = "".join(f"<p><strong>不完整 Incomplete:</strong> {e(w)}</p>\n" for w in m.warnings)
     return f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <title>{e(p.number)} {e(p.name)} — 第 {m.disc_index} / {m.disc_count} 张</title>
@@ -98,7 +99,7 @@ font-size:13px}}table{{border-collapse:collapse}}code{{font-size:11px}}</style><
  第 {m.copy_number} 份）卷标 {e(m.volume_id)}</td></tr>
 <tr><th>制作时间</th><td>{m.created_at.isoformat(timespec="seconds")}</td></tr>
 </table>
-<h2>文件 Files</h2>
+{warnings}<h2>文件 Files</h2>
 <table><tr><th>文件</th><th>大小</th><th>时长</th><th>编码</th><th>SHA-256</th></tr>
 {chr(10).join(rows)}
 </table>

@@ -13,7 +13,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 from pydantic import BaseModel
 
-from burn_station import isapi, rtsp
+from burn_station import coverage, ffmpeg, isapi, rtsp
+from burn_station.discnames import shorten
 from burn_station.httpfetch import FetchError, download
 from burn_station.nvrtime import to_nvr_clock
 from burn_station.settings import BurnerSettings
@@ -41,6 +42,8 @@ class FetchedItem(BaseModel):
     """The SHA-256 the download verified, when the source named one."""
     decode_checked: bool = False
     """The collector decoded these bytes in full without error (a file-store recording)."""
+    warning: str = ""
+    """Why this source is archived incomplete (NVR video shorter than its window)."""
 
 
 @dataclass
@@ -50,13 +53,15 @@ class FetchEnv:
     stop: threading.Event
     on_bytes: Callable[[int], None]
     transport: httpx.BaseTransport | None = None
+    allow_partial_video: bool = False
 
 
 def safe_name(name: str, fallback: str = "file") -> str:
-    """A file name without directory parts or characters Windows refuses."""
+    """A file name without directory parts or characters Windows refuses, short enough for
+    the local file system and the disc's Joliet tree (its extension kept)."""
     name = PurePosixPath(name.replace("\\", "/")).name
-    name = re.sub(r'[<>:"|?*\x00-\x1f]', "_", name).strip(" .")
-    return name or fallback
+    name = re.sub(r'[<>:"|?*;\x00-\x1f]', "_", name).strip(" .")
+    return shorten(name) if name else fallback
 
 
 def fetch_source(index: int, source: Source, env: FetchEnv) -> list[FetchedItem]:
@@ -167,7 +172,7 @@ def _isapi(source: NvrIsapiSource, target: Path, env: FetchEnv) -> list[FetchedI
     base = source.base_url.rstrip("/")
     track = isapi.track_id(source.channel, source.stream)
     label = source.name or f"{source.room or 'nvr'}_ch{source.channel}"
-    items = []
+    items, covered = [], []
     with _client(env, httpx.DigestAuth(user, password)) as client:
         clips = isapi.search(client, base, track, start, end)
         if not clips:
@@ -185,6 +190,9 @@ def _isapi(source: NvrIsapiSource, target: Path, env: FetchEnv) -> list[FetchedI
             )
             trim_start = max(0.0, (start - clip.start).total_seconds())
             duration = (min(end, clip.end) - max(start, clip.start)).total_seconds()
+            # what the file holds, not what the search said: a clip may end early
+            got = min(_duration(dest) - trim_start, duration)
+            covered.append(coverage.placed(max(start, clip.start), got))
             items.append(
                 FetchedItem(
                     path=_rel(env, dest),
@@ -195,6 +203,8 @@ def _isapi(source: NvrIsapiSource, target: Path, env: FetchEnv) -> list[FetchedI
                     trim_duration_s=duration if duration > 0 else None,
                 )
             )
+    what = f"NVR {base} track {track}"
+    items[0].warning = _check(env, what, (start, end), covered)
     return items
 
 
@@ -212,9 +222,34 @@ def _rtsp(source: RtspSource, target: Path, env: FetchEnv) -> FetchedItem:
         rtsp.pull(url, dest, duration, stop=env.stop, timeout_s=duration * 2 + 120)
     label = source.name or f"{source.room or 'rtsp'}_ch{source.channel}"
     shown = url.split("@", 1)[-1] if "@" in url else url
+    window = coverage.placed(start, duration)  # the pull's own bound: what was asked for
+    got = [coverage.placed(start, _duration(dest))]  # a playback that stopped early is short
     return FetchedItem(
         path=_rel(env, dest),
         name=f"{safe_name(label)}_{start:%Y%m%d_%H%M%S}.mp4",
         media="video",
         source=f"rtsp:{shown}",
+        warning=_check(env, f"RTSP {shown}", window, got),
     )
+
+
+def _duration(path: Path) -> float:
+    """Seconds of media in a fetched file (0 when ffprobe finds none)."""
+    info = ffmpeg.probe(path)
+    return (info.duration_s or 0.0) if info is not None else 0.0
+
+
+def _check(env: FetchEnv, what: str, window: coverage.Span, covered: list[coverage.Span]) -> str:
+    """The coverage check with the station's tolerance; the warning when partial video is
+    allowed; a :class:`FetchError` naming the missing spans when not."""
+    try:
+        return coverage.check(
+            what,
+            window,
+            covered,
+            tolerance_s=env.settings.video_gap_tolerance_s,
+            tolerance_pct=env.settings.video_gap_tolerance_pct,
+            allow_partial=env.allow_partial_video,
+        )
+    except coverage.CoverageError as exc:
+        raise FetchError(str(exc)) from None

@@ -6,6 +6,8 @@ import functools
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from urllib.parse import quote
+from uuid import UUID
 
 from reportlab.graphics import renderPDF
 from reportlab.graphics.barcode.qr import QrCodeWidget
@@ -37,8 +39,28 @@ class LabelData:
     copy_number: int
     burn_date: date
     volume_id: str
-    archive_url: str
+    qr_data: str
+    """What the QR code holds: the disc's archive record (:func:`qr_data`)."""
     lines: tuple[str, ...] = ()
+
+
+ARCHIVE_REF = "prtc-archive:{centre}/{project_number}/{disc_id}"
+"""The QR code's content when no console URL is configured: a scan still names the disc's
+record. A URI: centre id and project number are percent-encoded (UTF-8), so the code is
+plain ASCII (scanners guess the charset of other bytes, often wrongly) and a ``/`` in a
+project number cannot be mistaken for a separator."""
+
+
+def qr_data(archive_url: str, centre: str, project_number: str, disc_id: UUID) -> str:
+    """The console URL of the disc's record (``archive_url`` with ``{disc_id}`` filled in), or
+    :data:`ARCHIVE_REF` when there is none: every label carries a QR code."""
+    if archive_url:
+        return archive_url.replace("{disc_id}", str(disc_id))
+    return ARCHIVE_REF.format(
+        centre=quote(centre, safe=""),
+        project_number=quote(project_number, safe=""),
+        disc_id=disc_id,
+    )
 
 
 @functools.cache
@@ -104,13 +126,14 @@ def render(
     for text in fields:
         c.drawString(cx - 36 * mm, y, text)
         y -= 3.8 * mm
-    if label.archive_url:
-        qr = QrCodeWidget(label.archive_url)
-        x0, y0, x1, y1 = qr.getBounds()
-        size = 24 * mm
-        drawing = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), 0, 0])
-        drawing.add(qr)
-        renderPDF.draw(drawing, c, cx + 10 * mm, cy - 36 * mm)
+    if not label.qr_data:
+        raise ValueError("a label needs its QR code content")
+    qr = QrCodeWidget(label.qr_data)
+    x0, y0, x1, y1 = qr.getBounds()
+    size = 24 * mm
+    drawing = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), 0, 0])
+    drawing.add(qr)
+    renderPDF.draw(drawing, c, cx + 10 * mm, cy - 36 * mm)
     c.showPage()
     c.save()
     return dest

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -176,22 +176,57 @@ class Job:
     # -- fetching --------------------------------------------------------------------------
 
     def fetching(self) -> None:
+        """Fetch the sources not fetched yet, ``fetch_workers`` at a time (NVR channels and
+        downloads run in parallel); the first failure, or a cancel, stops the others. Progress
+        is the share of sources done; the message adds the bytes received so far."""
         total = len(self.spec.sources)
+        todo = [i for i in range(total) if i not in self.state.fetched]
+        stop = threading.Event()  # the job's cancel, or another source's failure
         received = [0]
 
         def on_bytes(n: int) -> None:
-            received[0] += n
-            done = len(self.state.fetched)
-            self.report(done / total, f"source {done + 1}/{total}: {received[0] / 1e6:.1f} MB")
+            with self._lock:
+                received[0] += n
+                done = len(self.state.fetched)
+                self.report(done / total, f"{done}/{total} sources, {received[0] / 1e6:.1f} MB")
 
-        env = FetchEnv(self.settings, self.folder / "fetch", self.cancel, on_bytes, self.transport)
-        for i, source in enumerate(self.spec.sources):
-            if i in self.state.fetched:
-                continue
-            self._check()
-            self.state.fetched[i] = fetch_source(i, source, env)
+        env = FetchEnv(
+            self.settings,
+            self.folder / "fetch",
+            stop,
+            on_bytes,
+            self.transport,
+            allow_partial_video=self.spec.allow_partial_video,
+        )
+        workers = max(1, min(self.settings.fetch_workers, len(todo)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="fetch") as pool:
+            futures = [pool.submit(self._fetch_one, i, env) for i in todo]
+            self._await_fetches(futures, stop)
+        self._check()
+
+    def _fetch_one(self, i: int, env: FetchEnv) -> None:
+        items = fetch_source(i, self.spec.sources[i], env)
+        with self._lock:
+            self.state.fetched[i] = items
             self.store.save(self.state)
-            self.report((i + 1) / total, f"source {i + 1}/{total} fetched", force=True)
+            total, done = len(self.spec.sources), len(self.state.fetched)
+            warning = "; ".join(item.warning for item in items if item.warning)
+            note = f", incomplete, archived as allowed: {warning}" if warning else ""
+            self.report(done / total, f"{done}/{total} sources fetched{note}", force=True)
+
+    def _await_fetches(self, futures: list[Future[None]], stop: threading.Event) -> None:
+        """Wait for every fetch; raise the first failure once all have ended."""
+        pending, failure = set(futures), None
+        while pending:
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+            if self.cancel.is_set():
+                stop.set()
+            for future in done:
+                if future.exception() is not None and failure is None:
+                    failure = future.exception()
+                    stop.set()
+        if failure is not None:
+            raise failure
 
     # -- staging ---------------------------------------------------------------------------
 
@@ -318,6 +353,11 @@ class Job:
             finally:
                 self.store.save(self.state)
 
+    def warnings(self) -> list[str]:
+        """What the whole set lacks (every disc says so): sources archived incomplete."""
+        fetched = [item for i in sorted(self.state.fetched) for item in self.state.fetched[i]]
+        return [item.warning for item in fetched if item.warning]
+
     def _image_and_hash(self, disc: DiscPlan) -> str:
         return sha256_file(self.build_image(disc))
 
@@ -336,6 +376,7 @@ class Job:
             volume_id=disc.volume_id,
             created_at=datetime.now(UTC),
             files=self.disc_files(disc),
+            warnings=self.warnings(),
         )
         tree = self.folder / "discs" / disc.volume_id
         discfiles.populate(
@@ -458,7 +499,9 @@ class Job:
                     copy_number=disc.copy_number,
                     burn_date=(disc.burned_at or datetime.now(UTC)).date(),
                     volume_id=disc.volume_id,
-                    archive_url=spec.label.archive_url.replace("{disc_id}", str(disc.disc_id)),
+                    qr_data=labels.qr_data(
+                        spec.label.archive_url, spec.centre, spec.project.number, disc.disc_id
+                    ),
                     lines=tuple(spec.label.lines),
                 ),
                 pdf,

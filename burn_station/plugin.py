@@ -225,57 +225,102 @@ class BurnerPlugin:
             raise LookupError(f"unknown drive {args.drive}")
         if drive.state.state == "busy":
             raise RuntimeError(f"drive {args.drive} is busy")
-        device = drive.config.device
+        medium = drive.detect().medium
+        if medium is None or medium.blank:  # nothing to check: no record may change
+            detail = f" ({drive.state.message})" if drive.state.message else ""
+            raise RuntimeError(f"drive {args.drive} holds no recorded disc{detail}")
         drive.set_state("busy", message="re-verifying a disc")
         try:
-            check = verify_disc(device, args.drive, args.disc_id, stop=request.cancelled)
+            check = verify_disc(
+                drive.config.device, args.drive, args.disc_id, stop=request.cancelled
+            )
         finally:
             drive.set_state("idle")
         self._emit("burn.disc_check", check)
+        if check.outcome == "wrong_disc":  # the check asked for did not happen
+            raise RuntimeError(check.detail)
         return check
 
 
 def verify_disc(
     device: str, drive: str, disc_id: UUID | None, *, stop: threading.Event | None = None
 ) -> DiscCheck:
-    """Check a disc's recorded MD5s and that its manifest agrees with its SHA256SUMS."""
-    ok, detail = xorriso.verify(device, stop=stop)
-    manifest: DiscManifest | None = None
-    bad: list[str] = [] if ok else [line for line in detail.split("; ") if "MISMATCH" in line]
+    """Check a disc put back in a drive: that it is the disc asked for (its manifest is read
+    first, so another disc is reported as ``wrong_disc`` without a full read), its recorded
+    MD5s, and that its manifest agrees with its SHA256SUMS."""
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ("MANIFEST.json", "SHA256SUMS"):
-            try:
-                xorriso.run(
-                    xorriso.extract_args(device, Path(tmp) / name, f"/{name}"), timeout_s=300
-                )
-            except xorriso.XorrisoError as exc:
-                ok, detail = False, f"cannot read {name}: {exc}"[:1900]
-        if (Path(tmp) / "MANIFEST.json").exists():
-            manifest = DiscManifest.model_validate_json(
-                (Path(tmp) / "MANIFEST.json").read_text("utf-8")
-            )
-        if manifest is not None and (Path(tmp) / "SHA256SUMS").exists():
-            sums = discfiles.parse_sha256sums((Path(tmp) / "SHA256SUMS").read_text("utf-8"))
-            for f in manifest.files:
-                if sums.get(f.path) != f.sha256:
-                    bad.append(f.path)
-            if bad:
-                ok = False
-                detail = f"manifest and SHA256SUMS disagree on {len(bad)} files"
-    if manifest is not None and disc_id is not None and manifest.disc_id != disc_id:
-        ok, detail = False, f"expected disc {disc_id}, the drive holds {manifest.disc_id}"
+        folder = Path(tmp)
+        manifest, error = _read_manifest(device, folder)
+        if manifest is not None and disc_id is not None and manifest.disc_id != disc_id:
+            return _wrong_disc(drive, disc_id, manifest)
+        ok, detail = xorriso.verify(device, stop=stop)
+        bad = [] if ok else [line for line in detail.split("; ") if "MISMATCH" in line]
+        error = error or _extract(device, folder, "SHA256SUMS")
+        if error:
+            ok, detail = False, error
+        elif manifest is not None:
+            sums = discfiles.parse_sha256sums((folder / "SHA256SUMS").read_text("utf-8"))
+            disagree = [f.path for f in manifest.files if sums.get(f.path) != f.sha256]
+            if disagree:
+                bad += disagree
+                ok, detail = False, f"manifest and SHA256SUMS disagree on {len(disagree)} files"
     return DiscCheck(
         drive=drive,
         disc_id=manifest.disc_id if manifest else disc_id,
-        job_id=manifest.job_id if manifest else None,
-        project_number=manifest.project.number if manifest else "",
-        volume_id=manifest.volume_id if manifest else "",
-        disc_index=manifest.disc_index if manifest else None,
         ok=ok,
         files_checked=len(manifest.files) if manifest else 0,
         bad_files=bad[:100],
         detail=detail[:2000],
         checked_at=datetime.now(UTC),
+        **_described(manifest),
+    )
+
+
+def _extract(device: str, folder: Path, name: str) -> str:
+    """Copy ``/name`` from the disc into ``folder``; the error, or "" when it was read."""
+    try:
+        xorriso.run(xorriso.extract_args(device, folder / name, f"/{name}"), timeout_s=300)
+    except xorriso.XorrisoError as exc:
+        return f"cannot read {name}: {exc}"[:1900]
+    return ""
+
+
+def _read_manifest(device: str, folder: Path) -> tuple[DiscManifest | None, str]:
+    error = _extract(device, folder, "MANIFEST.json")
+    if error:
+        return None, error
+    try:
+        return DiscManifest.model_validate_json((folder / "MANIFEST.json").read_text("utf-8")), ""
+    except ValueError as exc:  # damaged: the disc is checked, and fails, without it
+        return None, f"MANIFEST.json is damaged: {exc}"[:1900]
+
+
+def _described(manifest: DiscManifest | None) -> dict[str, Any]:
+    """The fields of a :class:`DiscCheck` that say which disc the drive holds."""
+    if manifest is None:
+        return {}
+    return {
+        "job_id": manifest.job_id,
+        "project_number": manifest.project.number,
+        "volume_id": manifest.volume_id,
+        "disc_index": manifest.disc_index,
+    }
+
+
+def _wrong_disc(drive: str, disc_id: UUID, found: DiscManifest) -> DiscCheck:
+    return DiscCheck(
+        drive=drive,
+        disc_id=disc_id,
+        outcome="wrong_disc",
+        found_disc_id=found.disc_id,
+        ok=False,
+        files_checked=0,
+        detail=(
+            f"wrong disc: drive {drive} holds disc {found.disc_id} ({found.volume_id}, project "
+            f"{found.project.number}), not disc {disc_id}; not verified"
+        ),
+        checked_at=datetime.now(UTC),
+        **_described(found),
     )
 
 

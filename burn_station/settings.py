@@ -45,11 +45,34 @@ class LabelSettings(BaseModel):
     route: Literal["none", "cups", "primera_jrq", "epson_jdf"] = "none"
     printer: str = Field(default="", description="CUPS queue (route cups)")
     lp_command: str = Field(default="lp", description="the CUPS client")
+    lp_options: list[str] = Field(
+        default_factory=list,
+        description="CUPS job options, each key=value, passed as -o key=value; an Epson disc "
+        'tray through Gutenprint: ["InputSlot=CD", "PageSize=CD5Inch"] (lpoptions -p <printer> '
+        "-l lists a queue's options)",
+    )
     watch_dir: Path | None = Field(default=None, description="robot's watched folder")
+    robot_dir: str = Field(
+        default="",
+        description="the watched folder as the robot's PC names it in job files (e.g. "
+        "C:\\PTBurnJobs or \\\\burnpc\\jobs); default: watch_dir",
+    )
+    robot_publisher: str = Field(
+        default="", description="Epson TD Bridge PUBLISHER (only when it knows several robots)"
+    )
     font_path: Path | None = Field(
         default=None, description="TTF/TTC with CJK glyphs; default: search, else STSong-Light"
     )
     size_mm: float = Field(default=116.0, description="printable disc diameter")
+
+    @field_validator("lp_options")
+    @classmethod
+    def _key_value(cls, options: list[str]) -> list[str]:
+        for option in options:
+            key, sep, _ = option.partition("=")
+            if not sep or not key.strip() or key.startswith("-") or any(c.isspace() for c in key):
+                raise ValueError(f"lp option {option!r} is not key=value")
+        return options
 
 
 class BurnerSettings(BaseModel):
@@ -66,7 +89,20 @@ class BurnerSettings(BaseModel):
     media_wait_s: float = Field(default=1800.0, ge=0, description="wait for a blank disc")
     http_timeout_s: float = Field(default=60.0, gt=0)
     ffmpeg_timeout_s: float = Field(default=6 * 3600.0, gt=0)
+    video_gap_tolerance_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="NVR video may fall short of its window by this many seconds (or by "
+        "video_gap_tolerance_pct of it, whichever is more) before the fetch fails",
+    )
+    video_gap_tolerance_pct: float = Field(default=1.0, ge=0, le=100)
     keep_images: bool = Field(default=False, description="keep ISO images after a job")
+    fetch_workers: int = Field(
+        default=3,
+        ge=1,
+        le=16,
+        description="sources of a job fetched at once (NVR channels, file-store downloads)",
+    )
     image_workers: int = Field(
         default=0,
         ge=0,

@@ -62,8 +62,13 @@ def channel_of(url: str) -> tuple[int, dict[str, str]] | None:
 
 
 class SimRtspNvr:
-    def __init__(self, media: dict[int, Path], username: str = "", password: str = "") -> None:
+    def __init__(
+        self, media: dict[int, Path], username: str = "", password: str = "", *, loop: bool = True
+    ) -> None:
         self.media = media
+        self.loop = loop
+        """False: the playback ends with the file and the NVR closes the connection, as at
+        the end of a recording that is shorter than the window asked for."""
         self.username = username
         self.password = password
         self.requests: list[str] = []
@@ -182,7 +187,7 @@ class RtspConnection:
         session = {"Session": self.session_id}
         if method == "PLAY" and self.session is not None:
             self._send("200 OK", {**session, "Range": "npt=0.000-"}, cseq)
-            _start_stream(self.session, self.sock, self.write_lock)
+            _start_stream(self.session, self.sock, self.write_lock, loop=self.nvr.loop)
             return True
         if method == "GET_PARAMETER":
             self._send("200 OK", session, cseq)
@@ -235,7 +240,9 @@ def _describe(path: Path) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
-def _start_stream(session: _Session, sock: socket.socket, write_lock: threading.Lock) -> None:
+def _start_stream(
+    session: _Session, sock: socket.socket, write_lock: threading.Lock, *, loop: bool = True
+) -> None:
     """ffmpeg sends RTP/RTCP to two local UDP ports; a thread frames them onto the RTSP
     connection on the interleaved channels the client chose."""
     rtp, rtcp = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
@@ -244,19 +251,29 @@ def _start_stream(session: _Session, sock: socket.socket, write_lock: threading.
     session.sockets = [rtp, rtcp]
     target = f"rtp://127.0.0.1:{rtp.getsockname()[1]}?rtcpport={rtcp.getsockname()[1]}"
     session.proc = subprocess.Popen(
-        [ffmpeg.FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-re", "-stream_loop", "-1",
+        [ffmpeg.FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-re",
+         *(["-stream_loop", "-1"] if loop else []),
          "-i", str(session.path), "-map", "0:v:0", "-c", "copy", "-f", "rtp",
          "-pkt_size", "1400", target],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     channels = {rtp: session.interleaved[0], rtcp: session.interleaved[1]}
-    threading.Thread(target=_relay, args=(channels, sock, write_lock), daemon=True).start()
+    args = (channels, sock, write_lock, session.proc)
+    threading.Thread(target=_relay, args=args, daemon=True).start()
 
 
-def _relay(channels: dict[socket.socket, int], sock: socket.socket, lock: threading.Lock) -> None:
+def _relay(
+    channels: dict[socket.socket, int],
+    sock: socket.socket,
+    lock: threading.Lock,
+    proc: subprocess.Popen[bytes],
+) -> None:
     try:
         while True:
             ready, _, _ = select.select(list(channels), [], [], 1.0)
+            if not ready and proc.poll() is not None:  # the recording has ended
+                sock.shutdown(socket.SHUT_RDWR)
+                return
             for udp in ready:
                 packet = udp.recv(65536)
                 frame = b"$" + bytes([channels[udp]]) + len(packet).to_bytes(2, "big") + packet

@@ -31,13 +31,15 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel
 
-from burn_station import ffmpeg
+from burn_station import discnames, ffmpeg
 from burn_station.fetch import FetchedItem
 from burn_station.hashing import sha256_file
 
 MP4_VIDEO = {"h264", "hevc", "mpeg4", "av1", "vp9"}
 MP4_AUDIO = {"aac", "mp3", "ac3", "opus", "alac"}
 VIDEO_DIR = "video"
+LOCAL_STEM = "v"
+"""Name of a staged video in its own folder (``v.mp4``, ``v_part01.mp4``)."""
 DOCUMENT_DIR = "documents"
 
 
@@ -243,7 +245,7 @@ class Stager:
         self.stop = stop
         self.timeout_s = timeout_s
         self.on_item = on_item
-        self._taken: set[str] = set()
+        self._names = discnames.DiscNames()
         self._abort = threading.Event()
         self._check_stop = _EitherSet(stop, self._abort)
         self._checker = ThreadPoolExecutor(1, thread_name_prefix="decode-check")
@@ -302,13 +304,11 @@ class Stager:
         return [self._document(n, item, src)]
 
     def _unique(self, disc_path: str) -> str:
-        candidate, k = disc_path, 2
-        while candidate.lower() in self._taken:
-            p = PurePosixPath(disc_path)
-            candidate = str(p.with_name(f"{p.stem}_{k}{p.suffix}"))
-            k += 1
-        self._taken.add(candidate.lower())
-        return candidate
+        """The path on the disc: unique, and within what Joliet shows in full."""
+        try:
+            return self._names.assign(disc_path)
+        except discnames.DiscNameError as exc:
+            raise StagingError(str(exc)) from exc
 
     def _document(self, n: int, item: FetchedItem, src: Path) -> StagedFile:
         dest = self.stage_dir / f"d{n:04d}" / PurePosixPath(item.name).name
@@ -349,12 +349,14 @@ class Stager:
             shutil.rmtree(folder)  # a half-staged item from an interrupted run
         folder.mkdir(parents=True)
         stem = PurePosixPath(item.name).stem
-        dest = folder / f"{stem}.mp4"
+        # a short local name: the disc name (from ``stem``) may be longer than the local file
+        # system allows once a segment suffix is added
+        dest = folder / f"{LOCAL_STEM}.mp4"
         if keeps_as_is(src, info, item, self.segment_bytes):
             _link_or_copy(src, dest)
             if item.decode_checked and item.sha256:
-                return [self._checked_video(item, dest)]
-            return self._staged_videos(item, [dest])
+                return [self._checked_video(item, stem, dest)]
+            return self._staged_videos(item, stem, [dest])
         duration = item.trim_duration_s or info.duration_s or 0.0
         size = src.stat().st_size
         if item.trim_duration_s and info.duration_s:
@@ -387,13 +389,16 @@ class Stager:
             parts = max(parts * 2, 2)
         else:
             raise StagingError(f"{item.name}: cannot cut into segments under the limit")
-        return self._staged_videos(item, outputs)
+        return self._staged_videos(item, stem, outputs)
 
-    def _staged_video(self, item: FetchedItem, path: Path, sha256: str) -> StagedFile:
+    def _staged_video(self, item: FetchedItem, stem: str, path: Path, sha256: str) -> StagedFile:
         probed = probe_video(path)
+        part = path.name.removeprefix(LOCAL_STEM).removesuffix(".mp4")  # "" or "_partNN"
+        # cut the stem, not the part number; room is left for a tag that makes it unique
+        disc_name = discnames.shorten(f"{stem}.mp4", tag=part, spare=3)
         return StagedFile(
             path=path.relative_to(self.stage_dir).as_posix(),
-            disc_path=self._unique(f"{VIDEO_DIR}/{path.name}"),
+            disc_path=self._unique(f"{VIDEO_DIR}/{disc_name}"),
             media="video",
             size=path.stat().st_size,
             sha256=sha256,
@@ -402,19 +407,19 @@ class Stager:
             source=item.source,
         )
 
-    def _checked_video(self, item: FetchedItem, path: Path) -> StagedFile:
+    def _checked_video(self, item: FetchedItem, stem: str, path: Path) -> StagedFile:
         """A file-store recording staged unchanged whose bytes the collector decoded without
         error: its download verified the SHA-256 those bytes had, so neither the hash nor the
         decode check is repeated."""
         self.reused_checks += 1
-        return self._staged_video(item, path, item.sha256 or "")
+        return self._staged_video(item, stem, path, item.sha256 or "")
 
-    def _staged_videos(self, item: FetchedItem, outputs: list[Path]) -> list[StagedFile]:
+    def _staged_videos(self, item: FetchedItem, stem: str, outputs: list[Path]) -> list[StagedFile]:
         """Probe and hash each staged file now; its decode check runs in the background."""
         staged = []
         for path in outputs:
             # just written: the hash reads from the page cache
-            staged.append(self._staged_video(item, path, sha256_file(path)))
+            staged.append(self._staged_video(item, stem, path, sha256_file(path)))
             self._checks.append(
                 self._checker.submit(
                     decode_check, path, stop=self._check_stop, timeout_s=self.timeout_s

@@ -108,6 +108,12 @@ def _parse_progress(line: str, on_progress: Callable[[float], None]) -> None:
 # -- commands ------------------------------------------------------------------------------
 
 
+COMPLIANCE = "iso_9660_level=3:joliet_long_names:joliet_utf16"
+"""Joliet names of up to 103 UTF-16 units rather than 64 (Windows shows them in full), and
+characters outside the BMP kept as UTF-16 pairs; staging keeps every name and path within
+the Joliet limits (:mod:`burn_station.discnames`)."""
+
+
 def image_args(tree: Path, image: Path, volid: str) -> list[str]:
     """ISO 9660 + Joliet + Rock Ridge, per-file MD5 and session MD5, closed."""
     return [
@@ -125,7 +131,7 @@ def image_args(tree: Path, image: Path, volid: str) -> list[str]:
         "-md5",
         "on",
         "-compliance",
-        "iso_9660_level=3",
+        COMPLIANCE,
         "-close",
         "on",
         "-map",

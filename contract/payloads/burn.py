@@ -184,7 +184,11 @@ class LabelSpec(_Spec):
     """What the disc label shows besides the project fields."""
 
     centre_name: str = Field(default="", max_length=120, description="e.g. XX市公共资源交易中心")
-    archive_url: str = Field(default="", description="QR target: the archive record in the console")
+    archive_url: str = Field(
+        default="",
+        description="QR target: the archive record in the console, {disc_id} filled in per "
+        "disc; empty: the record reference prtc-archive:<centre>/<project number>/<disc id>",
+    )
     lines: list[str] = Field(default_factory=list, max_length=4, description="extra label lines")
     print: bool = Field(default=True, description="False: make the PDF, print nothing")
 
@@ -201,6 +205,11 @@ class BurnJobSpec(_Spec):
     label: LabelSpec = Field(default_factory=LabelSpec)
     drives: list[str] = Field(default_factory=list, description="preferred drive ids; [] = any")
     retry_from_stage: RetryStage | None = None
+    allow_partial_video: bool = Field(
+        default=False,
+        description="NVR video shorter than its window (beyond the station's tolerance) is "
+        "archived with a warning in the manifest instead of failing the fetch",
+    )
 
 
 class BurnJobRef(_Spec):
@@ -300,10 +309,22 @@ class DriveState(Payload):
 
 
 class DiscCheck(Payload):
-    """Result of re-verifying a disc (``verify_disc``) for the archive's periodic checks."""
+    """Result of re-verifying a disc (``verify_disc``) for the archive's periodic checks.
+
+    ``outcome`` ``wrong_disc``: the drive holds another disc than the one asked for; it was
+    not verified, ``disc_id`` is the disc asked for, ``found_disc_id`` and the manifest fields
+    describe the disc in the drive, and neither disc's record changes."""
 
     drive: str
-    disc_id: UUID | None = None
+    disc_id: UUID | None = Field(
+        default=None, description="the disc checked; with wrong_disc, the disc asked for"
+    )
+    outcome: Literal["checked", "wrong_disc"] = Field(
+        default="checked", description="wrong_disc: another disc is in the drive, not checked"
+    )
+    found_disc_id: UUID | None = Field(
+        default=None, description="wrong_disc: the disc in the drive, from its manifest"
+    )
     job_id: UUID | None = Field(default=None, description="from the disc's manifest")
     project_number: str = Field(default="", max_length=64)
     volume_id: str = Field(default="", max_length=32)
@@ -351,6 +372,11 @@ class DiscManifest(BaseModel):
     volume_id: str
     created_at: AwareDatetime
     files: list[DiscFile]
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what the set lacks, e.g. NVR video shorter than its window (a job that "
+        "allowed partial video)",
+    )
 
 
 registry.register("burn.job_state", BurnJobState, Priority.CRITICAL)

@@ -150,6 +150,34 @@ def test_verify_disc_put_back_in_a_drive(tmp_path: Path) -> None:
     assert [c.ok for c in ctx.events("burn.disc_check")] == [True, False]
 
 
+def test_verify_disc_reports_another_disc_in_the_drive(tmp_path: Path) -> None:
+    """The drive holds the off-site copy when the archive copy was asked for: neither is
+    verified nor reported bad; the check names the disc found and the command fails."""
+    docs_folder(tmp_path / "docs", [200_000])
+    drive_file = tmp_path / "d1.iso"
+    ctx = FakeContext(settings(tmp_path, [{"id": "d1", "device": f"stdio:{drive_file}"}]))
+    plugin = BurnerPlugin(ctx)
+    plugin.start()
+    copies = [{"role": "archive", "count": 1}, {"role": "offsite", "count": 1}]
+    try:
+        result = ctx.call(
+            "burn", spec([{"kind": "folder", "path": str(tmp_path / "docs")}], copies=copies)
+        )
+        asked, other = plugin.store.load(result.job_id).discs  # type: ignore[union-attr]
+        shutil.copy(other.disc_path, drive_file)  # the operator picked the wrong box
+        with pytest.raises(RuntimeError, match="wrong disc"):
+            ctx.call("verify_disc", {"drive": "d1", "disc_id": str(asked.disc_id)})
+        drive_file.unlink()  # and an empty drive: nothing is reported at all
+        with pytest.raises(RuntimeError, match="no recorded disc"):
+            ctx.call("verify_disc", {"drive": "d1", "disc_id": str(asked.disc_id)})
+    finally:
+        plugin.stop()
+    [check] = ctx.events("burn.disc_check")
+    assert check.outcome == "wrong_disc" and not check.ok and check.files_checked == 0
+    assert check.disc_id == asked.disc_id and check.found_disc_id == other.disc_id
+    assert check.volume_id == other.volume_id and str(other.disc_id) in check.detail
+
+
 def test_restart_fails_the_job_cleanly_and_retry_resumes(tmp_path: Path) -> None:
     docs_folder(tmp_path / "docs", [200_000])
     drive = {"id": "d1", "device": f"stdio:{tmp_path / 'd1.iso'}"}

@@ -8,15 +8,20 @@ import shutil
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 import pytest
+import reportlab
+from PIL import Image, ImageChops
 
 from burn_station import ffmpeg, isapi, labels, layout, rtsp
 from burn_station.httpfetch import FetchError, download
-from burn_station.printing import CupsPrinter, WatchFolderPrinter, jrq_text
+from burn_station.printing import printer_for
+from burn_station.settings import LabelSettings
 from burn_station.staging import StagedFile, StagingError, check_video
 
 from .conftest import FileServer
@@ -121,11 +126,39 @@ LABEL = labels.LabelData(
     copy_number=1,
     burn_date=date(2026, 11, 23),
     volume_id="ZFCG_2026_118_O1_0203",
-    archive_url="https://prtc.example/burn/archive/1",
+    qr_data="https://prtc.example/burn/discs/1",
 )
+OTHER_NAME = "甲乙丙丁戊己庚辛壬癸子丑寅卯辰巳午未申酉"  # as long, other characters
+NO_CJK_FONT = Path(reportlab.__file__).parent / "fonts" / "Vera.ttf"
+needs_poppler = pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="needs poppler-utils")
 
 
-@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="needs poppler-utils")
+def label_image(label: labels.LabelData, dest: Path, font: Path | None = None) -> Image.Image:
+    pdf = labels.render(label, dest.with_suffix(".pdf"), font_path=font)
+    subprocess.run(
+        ["pdftoppm", "-r", "150", "-png", "-singlefile", str(pdf), str(dest)], check=True
+    )
+    return Image.open(dest.with_suffix(".png")).convert("L")
+
+
+def name_glyphs(tmp_path: Path, font: Path | None = None) -> tuple[int, int]:
+    """The project name's ink, and how much of it changes when the name is other Chinese
+    characters. The region is where the name differs from blanks. Missing glyphs are drawn
+    as one empty box ("tofu") or nothing, whatever the character: no change, or no ink."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    images = [
+        label_image(replace(LABEL, project_name=name), tmp_path / f"name{n}", font)
+        for n, name in enumerate([LABEL.project_name, OTHER_NAME, " " * len(OTHER_NAME)])
+    ]
+    region = ImageChops.difference(images[0], images[2]).getbbox()
+    if region is None:
+        return 0, 0
+    name, other = (image.crop(region) for image in images[:2])
+    changed = ImageChops.difference(name, other).point(lambda v: 255 if v > 64 else 0)
+    return sum(name.histogram()[:128]), changed.histogram()[255]
+
+
+@needs_poppler
 def test_label_renders_the_chinese_fields(tmp_path: Path) -> None:
     pdf = labels.render(LABEL, tmp_path / "label.pdf")
     text = "".join(pdftotext(pdf).split())
@@ -138,47 +171,95 @@ def test_label_renders_the_chinese_fields(tmp_path: Path) -> None:
         "刻录日期：2026-11-23",
     ):
         assert field in text
-    # rendered to an image, the text is really drawn (glyphs, not empty boxes or nothing)
-    from PIL import Image
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True).stdout
+    used = [line.split() for line in fonts.splitlines()[2:] if "+" in line.split()[0]]
+    assert used and all(row[-5] == "yes" for row in used)  # embedded: no printer font needed
+    ink, changed = name_glyphs(tmp_path / "cjk")
+    assert ink > 500 and changed > ink / 2  # drawn, and each character its own glyph
 
-    def dark_pixels(label: labels.LabelData, name: str) -> int:
-        out = tmp_path / name
-        labels.render(label, out.with_suffix(".pdf"))
-        pdf = out.with_suffix(".pdf")
-        subprocess.run(
-            ["pdftoppm", "-r", "150", "-png", "-singlefile", str(pdf), str(out)], check=True
+
+@needs_poppler
+def test_the_glyph_check_catches_tofu(tmp_path: Path) -> None:
+    """The same check on a label drawn with a font without CJK glyphs fails: it has ink (the
+    boxes) but every character looks the same."""
+    ink, changed = name_glyphs(tmp_path / "latin", NO_CJK_FONT)
+    assert not (ink > 500 and changed > ink / 2)
+
+
+@pytest.mark.skipif(shutil.which("zbarimg") is None, reason="needs zbar-tools")
+@needs_poppler
+def test_every_label_has_a_qr_code_naming_its_record(tmp_path: Path) -> None:
+    disc_id = UUID("0195f3a2-7c1e-7d3a-9b1f-3c2d4e5f6a7b")
+
+    def scanned(qr: str, name: str) -> str:
+        label_image(replace(LABEL, qr_data=qr), tmp_path / name)
+        done = subprocess.run(
+            ["zbarimg", "-q", "--raw", str(tmp_path / f"{name}.png")],
+            capture_output=True,
+            check=True,
         )
-        image = Image.open(out.with_suffix(".png")).convert("L")
-        return sum(image.histogram()[:128])
+        return done.stdout.decode().strip()
 
-    blank = labels.LabelData(**{**LABEL.__dict__, "project_name": "", "archive_url": ""})
-    assert dark_pixels(LABEL, "full") > dark_pixels(blank, "blank") + 500
+    url = labels.qr_data("https://prtc.example/burn/discs/{disc_id}", "c1", "ZB/7号", disc_id)
+    assert scanned(url, "url") == f"https://prtc.example/burn/discs/{disc_id}"
+    ref = labels.qr_data("", "c1", "ZB-2026/07号", disc_id)  # no console URL configured
+    assert ref == f"prtc-archive:c1/ZB-2026%2F07%E5%8F%B7/{disc_id}"  # ASCII: no charset guess
+    assert scanned(ref, "ref") == ref
+    with pytest.raises(ValueError):
+        labels.render(replace(LABEL, qr_data=""), tmp_path / "none.pdf")
 
 
-def test_printer_routes(tmp_path: Path) -> None:
-    fake_lp = tmp_path / "lp"
+def test_cups_options_reach_lp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An Epson disc tray through Gutenprint needs its tray and disc size as lp options."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_lp = bin_dir / "lp"  # the CUPS client, recording its arguments one a line
     fake_lp.write_text(
-        f'#!/bin/sh\necho "$@" > {tmp_path}/lp.args\necho "request id is disc-7 (1 file(s))"\n'
+        f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {tmp_path}/lp.args\n"
+        'echo "request id is disc-7 (1 file(s))"\n'
     )
     fake_lp.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     pdf = tmp_path / "x.pdf"
     pdf.write_bytes(b"%PDF-1.4")
-    ref = CupsPrinter("EPSON_XP_960", str(fake_lp)).submit(pdf, job_name="V1")
+    settings = LabelSettings(
+        route="cups", printer="EPSON_XP_960", lp_options=["InputSlot=CD", "PageSize=CD5Inch"]
+    )
+    ref = printer_for(settings).submit(pdf, job_name="V1")
     assert ref.startswith("request id is disc-7")
-    assert (tmp_path / "lp.args").read_text().split() == [
-        "-d",
-        "EPSON_XP_960",
-        "-t",
-        "V1",
-        str(pdf),
-    ]
-    path = WatchFolderPrinter(tmp_path / "watch", "primera_jrq").submit(pdf, job_name="V1")
-    assert Path(path).name == "V1.JRQ"
-    assert jrq_text("V1", pdf, None).splitlines()[:3] == [
-        "JobID=V1",
-        "ClientID=prtc-burn",
-        "Copies=1",
-    ]
+    assert (tmp_path / "lp.args").read_text().splitlines() == [
+        "-d", "EPSON_XP_960", "-o", "InputSlot=CD", "-o", "PageSize=CD5Inch", "-t", "V1", str(pdf),
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="key=value"):
+        LabelSettings(route="cups", lp_options=["-d other"])
+
+
+@pytest.mark.parametrize(
+    ("route", "expected"),
+    [
+        ("primera_jrq", ["JobID=ZB_A1_0101", "ClientID=prtc-burn", "Copies=1",
+                         "PrintLabel=C:\\PTBurnJobs\\ZB_A1_0101.jpg"]),
+        ("epson_jdf", ["JOB_ID=ZB_A1_0101", "PUBLISHER=PP-100II", "COPIES=1",
+                       "LABEL=C:\\PTBurnJobs\\ZB_A1_0101.jpg"]),
+    ],
+)  # fmt: skip
+@needs_poppler
+def test_robot_jobs_print_the_burned_disc(tmp_path: Path, route: str, expected: list[str]) -> None:
+    """Print only: no blank-disc check (it would reject the written disc), no recording keys,
+    the label as a JPEG beside the job, named as the robot's PC sees the folder."""
+    pdf = labels.render(LABEL, tmp_path / "label.pdf")
+    settings = LabelSettings(route=route, watch_dir=tmp_path / "watch",  # type: ignore[arg-type]
+                             robot_dir="C:\\PTBurnJobs", robot_publisher="PP-100II")  # fmt: skip
+    job = Path(printer_for(settings).submit(pdf, job_name="ZB_A1_0101"))
+    raw = job.read_bytes()
+    assert raw.endswith(b"\r\n") and raw.decode().splitlines() == expected
+    if route == "primera_jrq":
+        assert job.name == "ZB_A1_0101.JRQ" and b"RejectIfNotBlank" not in raw
+    else:
+        assert job.name == "ZB_A1_0101.JDF" and not raw.startswith(b"[")
+    jpeg = tmp_path / "watch" / "ZB_A1_0101.jpg"
+    assert Image.open(jpeg).format == "JPEG"
+    assert sorted(p.name for p in jpeg.parent.iterdir()) == sorted([jpeg.name, job.name])
 
 
 def test_download_resumes_with_range_and_checks_sha256(

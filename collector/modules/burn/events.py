@@ -8,6 +8,8 @@ from datetime import date, datetime
 
 from sqlmodel import Session, col, delete, select
 
+from collector.commands.models import Command, CommandState
+from collector.db_types import utcnow
 from collector.ingest.models import StoredEvent
 from collector.modules.burn.models import (
     ArchiveProject,
@@ -152,9 +154,43 @@ def on_drive_state(session: Session, event: StoredEvent) -> None:
     session.add(drive)
 
 
+WRONG_DISC = (
+    "驱动器中的光盘不是所要求的光盘：驱动器 {drive} 中是项目 {project} 的光盘"
+    "（卷标 {volume}，光盘编号 {found}），未复检，两张光盘的记录均未更改。"
+    "请放入所要求的光盘后重新复检。"
+)
+
+
+def on_wrong_disc(session: Session, event: StoredEvent, payload: DiscCheck) -> None:
+    """The drive held another disc than the one asked for: the asked-for disc's re-verify
+    command fails with the reason; neither disc's verify result changes (none was read)."""
+    disc = session.get(Disc, str(payload.disc_id)) if payload.disc_id else None
+    if disc is None or disc.centre_id != event.centre_id:
+        log.warning("wrong-disc check %s names no known disc", event.id)
+        return
+    command = session.get(Command, disc.reverify_command_id) if disc.reverify_command_id else None
+    if command is None or (command.device_id, command.args.get("drive")) != (
+        event.device_id,
+        payload.drive,
+    ):
+        return  # not the re-verify this station's drive answered (a later request replaced it)
+    command.state = CommandState.FAILED  # also when the station's own failure came first
+    command.message = WRONG_DISC.format(
+        drive=payload.drive,
+        project=payload.project_number or "?",
+        volume=payload.volume_id or "?",
+        found=payload.found_disc_id or "?",
+    )
+    command.updated_at = utcnow()
+    session.add(command)  # the disc keeps the command: its page shows why
+
+
 def make_check_handler(settings: BurnSettings):  # type: ignore[no-untyped-def]
     def on_disc_check(session: Session, event: StoredEvent) -> None:
         payload = DiscCheck.model_validate(event.payload)
+        if payload.outcome == "wrong_disc":
+            on_wrong_disc(session, event, payload)
+            return
         disc = session.get(Disc, str(payload.disc_id)) if payload.disc_id else None
         if disc is None and payload.volume_id:
             disc = session.exec(
