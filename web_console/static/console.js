@@ -1,13 +1,30 @@
 // Live tables: a <table data-live="/sse/url"> gets "update" events of {items, gone};
-// each item's fields are written into the row's [data-field] cells. No framework, no CDN.
+// each item's fields are written into the row's [data-field] cells. A table that also has
+// data-live-append (a log) adds a row for a new item, with a cell per <th data-field>, and
+// drops the rows of gone items. No framework, no CDN.
 (function () {
   "use strict";
   function render(table, field, value) {
     if (field === "online") return value ? table.dataset.online : table.dataset.offline;
     return value === null || value === undefined ? "-" : String(value);
   }
+  function findRow(table, id) {
+    return table.querySelector('tr[data-id="' + CSS.escape(id) + '"]');
+  }
+  function addRow(table, item) {
+    var row = document.createElement("tr");
+    row.dataset.id = item.id;
+    table.querySelectorAll("thead th[data-field]").forEach(function (th) {
+      var cell = document.createElement("td");
+      cell.dataset.field = th.dataset.field;
+      row.appendChild(cell);
+    });
+    table.tBodies[0].appendChild(row);
+    return row;
+  }
   function apply(table, item) {
-    var row = table.querySelector('tr[data-id="' + CSS.escape(item.id) + '"]');
+    var row = findRow(table, item.id);
+    if (!row && "liveAppend" in table.dataset) row = addRow(table, item);
     if (!row) return;
     row.querySelectorAll("[data-field]").forEach(function (cell) {
       var field = cell.dataset.field;
@@ -21,7 +38,14 @@
     source.onopen = function () { if (badge) badge.hidden = false; };
     source.onerror = function () { if (badge) badge.hidden = true; };
     source.addEventListener("update", function (e) {
-      JSON.parse(e.data).items.forEach(function (item) { apply(table, item); });
+      var update = JSON.parse(e.data);
+      update.items.forEach(function (item) { apply(table, item); });
+      if ("liveAppend" in table.dataset) {
+        (update.gone || []).forEach(function (id) {
+          var row = findRow(table, id);
+          if (row) row.remove();
+        });
+      }
     });
     source.addEventListener("logout", function () { window.location.reload(); });
   });

@@ -43,7 +43,7 @@ COLUMNS = [
     ),
     SheetColumn("opening_date", "开标日期", "Opening date", required=True, example="2026-11-20"),
     SheetColumn("rooms", "开标室/评标室", "Rooms", example="第一开标室、第二评标室"),
-    SheetColumn("centre_id", "所属中心", "Centre", hint="中心编号；留空为本人所属中心"),
+    SheetColumn("centre_id", "所属中心", "Centre", hint="中心编号；留空为导入时所选中心"),
     SheetColumn("medium", "刻录介质", "Medium", example="DVD", hint="CD/DVD/BD/硬盘"),
     SheetColumn(
         "copies", "刻录份数", "Copies", example="存档、异地", hint="存档、异地，或份数 1/2"
@@ -252,6 +252,16 @@ def task_template() -> bytes:
     return template(COLUMNS, sheet_title="刻录任务")
 
 
+def record_centre(default_centre: str, rows: list[TaskRow]) -> str:
+    """The centre an import belongs to (whose users see it in the list of imports)."""
+    if default_centre:
+        return default_centre
+    centres = {row.centre_id for row in rows}
+    if len(centres) != 1:
+        raise service.BurnError("请选择导入的所属中心（centre_id）：表格中的项目属于多个中心")
+    return centres.pop()
+
+
 def import_tasks(
     session: Session,
     settings: BurnSettings,
@@ -264,12 +274,20 @@ def import_tasks(
     created_by: str,
 ) -> tuple[BurnImport, list[BurnJob]]:
     """Validate every row (raising :class:`collector.tabular.ImportErrors` with row numbers),
-    then store the projects and jobs in one transaction. Jobs are dispatched by the caller."""
+    then store the projects and jobs in one transaction. Jobs are dispatched by the caller.
+
+    ``default_centre`` (the one chosen, else the user's own) fills an empty 所属中心 and owns
+    the import's record; without one, the rows' centre does when they all name the same."""
+    if default_centre and default_centre not in visible:
+        raise service.BurnError(f"所属中心（centre_id）「{default_centre}」不存在或不可见")
     ctx = ImportContext(session, settings, visible, default_centre, tz)
     with _using(ctx):
         rows = read_rows(data, COLUMNS, TaskRow)
     record = BurnImport(
-        centre_id=default_centre, filename=filename[:255], rows=len(rows), created_by=created_by
+        centre_id=record_centre(default_centre, rows),
+        filename=filename[:255],
+        rows=len(rows),
+        created_by=created_by,
     )
     session.add(record)
     session.flush()

@@ -97,6 +97,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "burn.import_submit": ("导入并刻录", "Import and burn"),
     "burn.template": ("下载任务导入模板", "Download the task template"),
     "burn.import_errors": ("导入失败，未创建任何任务", "Import failed; no jobs were created"),
+    "burn.centre_from_sheet": ("按表格「所属中心」列", "As the sheet's Centre column"),
     "burn.rows": ("行数", "Rows"),
     "burn.file": ("文件", "File"),
     "burn.drive": ("光驱", "Drive"),

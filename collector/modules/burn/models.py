@@ -36,9 +36,10 @@ CATEGORY_LABELS: dict[Category, tuple[str, str]] = {
 
 
 class ArchiveStatus(StrEnum):
-    PENDING = "pending"  # nothing burned yet (or the last job failed)
+    # derived from the project's jobs (service.project_status):
+    PENDING = "pending"  # none under way, none done: nothing yet, or they failed / were cancelled
     QUEUED = "queued"  # a job is under way
-    DONE = "done"  # burned and verified
+    DONE = "done"  # a job burned and verified its discs
 
 
 class JobState(StrEnum):

@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from collector.runtime import Runtime
 
 
+SEND_WAITING_S = 10
+"""How soon a waiting job goes out after a station's job ended (its reports are events; the
+collector sends commands from the scheduler, not from inside the ingest transaction)."""
+
+
 def setup(runtime: Runtime) -> None:
     """Subscribe to what burn stations report."""
     settings = runtime.settings.burn
@@ -25,12 +30,18 @@ def setup(runtime: Runtime) -> None:
     bus.subscribe("burn.disc_check", events.make_check_handler(settings))
 
 
-def tend(runtime: Runtime) -> None:
-    """Every minute on the leader: send jobs that waited for a station, fail jobs whose
-    command ended unanswered, bring schedules edited on another collector into the
-    scheduler."""
+def send_waiting(runtime: Runtime) -> None:
+    """Every few seconds on the leader: jobs a busy station refused wait again, and waiting
+    jobs go out as stations get a free slot (a job finished) or come into being."""
     with Session(runtime.engine, expire_on_commit=False) as session:
+        service.requeue_busy(session)
         service.dispatch_waiting(session, runtime.publisher, runtime.settings.burn)
+
+
+def tend(runtime: Runtime) -> None:
+    """Every minute on the leader: fail jobs whose command ended unanswered, bring schedules
+    edited on another collector into the scheduler."""
+    with Session(runtime.engine, expire_on_commit=False) as session:
         service.fail_unanswered(session)
         schedules.reconcile(runtime, session)
 
@@ -43,11 +54,19 @@ MODULE = CollectorModule(
     setup=setup,
     jobs=(
         ScheduledJob(
+            id="send_waiting",
+            func=send_waiting,
+            trigger="interval",
+            trigger_args={"seconds": SEND_WAITING_S},
+            description="send waiting jobs to stations with a free slot, requeue busy ones",
+            misfire_grace_s=SEND_WAITING_S,
+        ),
+        ScheduledJob(
             id="tend",
             func=tend,
             trigger="interval",
             trigger_args={"minutes": 1},
-            description="dispatch waiting jobs, follow unanswered commands, sync schedules",
+            description="follow unanswered commands, sync schedules",
             misfire_grace_s=60,
         ),
         ScheduledJob(

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
@@ -29,7 +30,6 @@ from collector.console.deps import (
 from collector.console.i18n import add_labels, request_language, translate
 from collector.console.live import live_response
 from collector.console.menu import MenuEntry, register_menu
-from collector.files.models import StoredFile
 from collector.modules.burn import archive, imports, recording_check, schedules, service
 from collector.modules.burn.labels import LABELS
 from collector.modules.burn.models import (
@@ -37,6 +37,7 @@ from collector.modules.burn.models import (
     STAGES,
     ArchiveStatus,
     BurnJob,
+    BurnJobLog,
     Category,
     CopyRole,
     Drive,
@@ -85,6 +86,17 @@ def job_row(job: BurnJob, tz: tzinfo, lang: str) -> dict[str, Any]:
     }
 
 
+def log_row(line: BurnJobLog, tz: tzinfo, lang: str) -> dict[str, Any]:
+    """One line of a job's log as the page shows it (and its live stream sends it)."""
+    return {
+        "id": f"log-{line.id}",
+        "ts": local_time(line.ts, tz),
+        "state": translate(lang, f"burn.state.{line.state}"),
+        "progress": f"{round(line.progress * 100)}%" if line.progress is not None else "",
+        "message": line.message,
+    }
+
+
 # -- jobs -----------------------------------------------------------------------------------
 
 
@@ -128,7 +140,7 @@ def job_page(burn_job_id: str, page: Page, session: SessionDep) -> Response:
             page,
             job=job,
             row=job_row(job, page.tz, page.lang),
-            log=service.job_log(session, job.id),
+            log=[log_row(line, page.tz, page.lang) for line in service.job_log(session, job.id)],
             command=command,
             discs=[h for h in discs if h.disc.job_id == job.id],
             stages=[s.value for s in STAGES],
@@ -207,6 +219,46 @@ async def job_events(request: Request, user: PageUser, runtime: RuntimeDep) -> A
             visible = visible_centre_ids(session, user)
             rows, _ = service.list_jobs(session, visible, limit=200)
             return {j.id: job_row(j, tz, lang) for j in rows}
+
+    return live_response(request, runtime, snapshot)
+
+
+def _visible_job_id(runtime: Any, user: Any, job_id: str) -> str:
+    """404 unless the user's centres see the job; checked once, when the stream opens."""
+    with Session(runtime.engine) as session:
+        if service.get_job(session, job_id, visible_centre_ids(session, user)) is None:
+            raise HTTPException(404, "unknown job")
+    return job_id
+
+
+@router.get("/console/events/burn-jobs/{burn_job_id}", dependencies=VIEW)
+async def one_job_events(
+    burn_job_id: str, request: Request, user: PageUser, runtime: RuntimeDep
+) -> Any:
+    """One job (its page): state, progress, message."""
+    job_id = await run_in_threadpool(_visible_job_id, runtime, user, burn_job_id)
+    engine, tz, lang = runtime.engine, display_zone(runtime), request_language(request)
+
+    def snapshot() -> dict[str, Any]:
+        with Session(engine) as session:
+            job = session.get(BurnJob, job_id)
+            return {job.id: job_row(job, tz, lang)} if job is not None else {}
+
+    return live_response(request, runtime, snapshot)
+
+
+@router.get("/console/events/burn-jobs/{burn_job_id}/log", dependencies=VIEW)
+async def job_log_events(
+    burn_job_id: str, request: Request, user: PageUser, runtime: RuntimeDep
+) -> Any:
+    """The newest lines of a job's log, oldest first: new ones are appended on its page."""
+    job_id = await run_in_threadpool(_visible_job_id, runtime, user, burn_job_id)
+    engine, tz, lang = runtime.engine, display_zone(runtime), request_language(request)
+
+    def snapshot() -> dict[str, Any]:
+        with Session(engine) as session:
+            lines = service.job_log(session, job_id)
+            return {row["id"]: row for row in (log_row(line, tz, lang) for line in lines)}
 
     return live_response(request, runtime, snapshot)
 
@@ -375,8 +427,8 @@ def project_page(burn_project_id: int, page: Page, session: SessionDep) -> Respo
 
 @router.get("/burn/play/{burn_file_id}", dependencies=VIEW)
 def play_page(burn_file_id: str, page: Page, session: SessionDep) -> Response:
-    row = session.get(StoredFile, burn_file_id)
-    if row is None or row.centre_id not in page.visible:
+    row = service.project_file(session, burn_file_id, page.visible)
+    if row is None:
         raise HTTPException(404, "unknown file")
     return page.render("burn/play.html", **_common(page, file=row))
 
@@ -498,7 +550,12 @@ def schedule_delete(
 def imports_page(page: Page, session: SessionDep) -> Response:
     return page.render(
         "burn/imports.html",
-        **_common(page, imports=imports.list_imports(session, page.visible), errors=None),
+        **_common(
+            page,
+            imports=imports.list_imports(session, page.visible),
+            errors=None,
+            centres=sorted(page.visible),
+        ),
     )
 
 
@@ -516,7 +573,9 @@ async def import_upload(
         raise HTTPException(422, "file required")
     data = await upload.read()
     filename = upload.filename or "import.xlsx"
-    from fastapi.concurrency import run_in_threadpool
+    # the centre chosen on the form, else the user's own (a city or system administrator may
+    # have none: then the rows' centre, see imports.record_centre)
+    centre = str(form.get("centre_id") or "") or page.user.centre_id or ""
 
     def work() -> Response:
         settings = runtime.settings.burn
@@ -527,7 +586,7 @@ async def import_upload(
                 data,
                 filename=filename,
                 visible=page.visible,
-                default_centre=page.user.centre_id or "",
+                default_centre=centre,
                 tz=ZoneInfo(runtime.settings.timezone),
                 created_by=page.user.username,
             )
@@ -541,6 +600,7 @@ async def import_upload(
                     imports=imports.list_imports(session, page.visible),
                     errors=exc.errors,
                     summary=exc.summary(),
+                    centres=sorted(page.visible),
                 ),
             )
         except service.BurnError as exc:

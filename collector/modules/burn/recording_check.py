@@ -30,6 +30,7 @@ from collector.db_types import utcnow
 from collector.files.models import StoredFile, UploadState
 from collector.modules.burn.models import RecordingCheck
 from collector.modules.burn.playback import VIDEO_SUFFIXES, local_path
+from collector.modules.experts import service as experts
 
 if TYPE_CHECKING:
     from collector.runtime import Runtime
@@ -50,8 +51,8 @@ def _is_video_sql():  # type: ignore[no-untyped-def]
 
 
 def pending(session: Session, limit: int = BATCH) -> list[StoredFile]:
-    """Complete project recordings (tagged with a project number) without a check of their
-    current bytes, oldest first."""
+    """Complete project recordings (linked to a project's session by the experts module, or
+    tagged with a project number) without a check of their current bytes, oldest first."""
     meta = col(StoredFile.meta)
     query = (
         select(StoredFile)
@@ -59,6 +60,7 @@ def pending(session: Session, limit: int = BATCH) -> list[StoredFile]:
         .where(
             StoredFile.state == UploadState.COMPLETE,
             or_(
+                col(StoredFile.id).in_(experts.project_recording_ids()),
                 meta["project"].as_string() != "",  # NULL when absent: not true either
                 meta["project_number"].as_string() != "",
             ),

@@ -25,7 +25,6 @@ from collector.api.deps import (
     require_visible,
 )
 from collector.auth.audit import audit
-from collector.files.models import StoredFile, UploadState
 from collector.files.ranges import range_response
 from collector.modules.burn import archive, imports, recording_check, schedules, service
 from collector.modules.burn.models import (
@@ -594,9 +593,10 @@ def media(
     original: Annotated[bool, Query(description="send the stored file, never a transcode")] = False,
 ) -> Response:
     """A project video for the console's player: seekable (``Range``, 206), transcoded to
-    H.264/AAC MP4 on first use when the browser cannot play the stored codec."""
-    row = session.get(StoredFile, file_id)
-    if row is None or row.centre_id not in visible or row.state != UploadState.COMPLETE:
+    H.264/AAC MP4 on first use when the browser cannot play the stored codec. Only files of
+    archive projects the user sees: ``burn.view`` is no licence to the whole file store."""
+    row = service.project_file(session, file_id, visible)
+    if row is None:
         raise HTTPException(404, f"unknown file {file_id}")
     player = player_of(request, runtime)
     if original or not service.is_video(row):

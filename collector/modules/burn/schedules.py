@@ -147,6 +147,14 @@ def run_occurrence(
     for project in service.pending_projects(session, schedule.centre_id, schedule.category):
         if service.active_job_for(session, project.id or 0) is not None:
             continue
+        if service.failing_repeatedly(session, project.id or 0, settings.schedule_max_failures):
+            log.warning(
+                "burn schedule %s: project %s skipped: its last %d jobs failed",
+                schedule_id,
+                project.number,
+                settings.schedule_max_failures,
+            )
+            continue
         try:  # create_job refuses before it adds anything
             jobs.append(
                 service.create_job(

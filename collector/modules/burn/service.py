@@ -1,7 +1,9 @@
 """Archive projects and burn jobs: create, dispatch to a burn station, retry, cancel.
 
 Plain functions over a session. :func:`upsert_project` is the public entry for other modules
-(issue #7's projects and sessions feed the archive through it).
+(issue #7's projects and sessions feed the archive through it). A project's recordings are
+found through the experts module's public functions (the room terminals tag their uploads with
+a session only).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from collector.modules.burn.models import (
 from collector.modules.burn.playback import VIDEO_SUFFIXES
 from collector.modules.burn.recording_check import checks_for
 from collector.modules.burn.settings import BurnSettings
+from collector.modules.experts import service as experts
 from collector.publisher import Publisher
 from contract.ids import uuid7
 from contract.payloads.burn import BurnJobRef, BurnJobSpec, RetryArgs
@@ -193,9 +196,21 @@ def pending_projects(
     )
 
 
+def failing_repeatedly(session: Session, project_id: int, limit: int) -> bool:
+    """Whether the project's newest ``limit`` jobs all failed (cancelled ones don't count)."""
+    states = session.exec(
+        select(BurnJob.state)
+        .where(BurnJob.project_id == project_id, BurnJob.state != JobState.CANCELLED)
+        .order_by(col(BurnJob.created_at).desc())
+        .limit(limit)
+    ).all()
+    return len(states) == limit and all(state == JobState.FAILED for state in states)
+
+
 def project_recordings(session: Session, project: ArchiveProject) -> list[StoredFile]:
-    """Complete files in the file store of the project's centre tagged with its number
-    (``meta.project`` or ``meta.project_number``), e.g. evaluation-room recordings."""
+    """Complete files in the file store of the project's centre that belong to it: the
+    evaluation-room recordings linked to one of its sessions (experts module), and files whose
+    uploader tagged them with its number (``meta.project`` or ``meta.project_number``)."""
     meta = col(StoredFile.meta)
     return list(
         session.exec(
@@ -204,13 +219,42 @@ def project_recordings(session: Session, project: ArchiveProject) -> list[Stored
                 StoredFile.centre_id == project.centre_id,
                 StoredFile.state == UploadState.COMPLETE,
                 or_(
+                    col(StoredFile.id).in_(
+                        experts.project_recording_ids(project.centre_id, project.number)
+                    ),
                     meta["project"].as_string() == project.number,
                     meta["project_number"].as_string() == project.number,
                 ),
             )
-            .order_by(col(StoredFile.created_at))
+            .order_by(col(StoredFile.created_at), col(StoredFile.id))
         )
     )
+
+
+def file_project(session: Session, row: StoredFile) -> ArchiveProject | None:
+    """The archive project of the file's centre that a stored file belongs to (see
+    :func:`project_recordings`), if any."""
+    numbers = {str(row.meta[k]) for k in ("project", "project_number") if row.meta.get(k)}
+    linked = experts.recording_project(session, row.id)
+    if linked is not None and linked[0] == row.centre_id:
+        numbers.add(linked[1])
+    if not numbers or row.centre_id is None:
+        return None
+    return session.exec(
+        select(ArchiveProject).where(
+            ArchiveProject.centre_id == row.centre_id,
+            col(ArchiveProject.number).in_(sorted(numbers)),
+        )
+    ).first()
+
+
+def project_file(session: Session, file_id: str, centre_ids: Collection[str]) -> StoredFile | None:
+    """A complete file of an archive project the user may see, for playback. Other files in
+    the store (visitors' photos, agents' uploads) stay behind the file API's own permission."""
+    row = session.get(StoredFile, file_id)
+    if row is None or row.centre_id not in centre_ids or row.state != UploadState.COMPLETE:
+        return None
+    return row if file_project(session, row) is not None else None
 
 
 def is_video(row: StoredFile) -> bool:
@@ -366,50 +410,98 @@ def stations(session: Session, settings: BurnSettings, centre_ids: Collection[st
     return sorted(rows, key=lambda d: (not d.online, d.id))
 
 
-def pick_station(session: Session, settings: BurnSettings, job: BurnJob) -> Device | None:
+def station_load(session: Session) -> dict[str, int]:
+    """Jobs sent to each station and not finished: each holds one of its command slots."""
+    rows = session.exec(
+        select(BurnJob.station_id, func.count())
+        .where(
+            col(BurnJob.state).in_(ACTIVE_STATES),
+            col(BurnJob.station_id).is_not(None),
+            col(BurnJob.command_id).is_not(None),
+        )
+        .group_by(col(BurnJob.station_id))
+    ).all()
+    return {station: int(n) for station, n in rows if station is not None}
+
+
+def candidate_stations(session: Session, settings: BurnSettings, job: BurnJob) -> list[Device]:
+    """The job's own station (chosen, or the one that worked on it), else those of its centre."""
     if job.station_id:
         device = session.get(Device, job.station_id)
         ok = device is not None and device.enabled and device.centre_id == job.centre_id
-        return device if ok else None
-    candidates = stations(session, settings, [job.centre_id])
-    if not candidates:
-        return None
-    busy = dict(
-        session.exec(
-            select(BurnJob.station_id, func.count())
-            .where(col(BurnJob.state).in_(ACTIVE_STATES), col(BurnJob.station_id).is_not(None))
-            .group_by(col(BurnJob.station_id))
-        ).all()
-    )
-    return min(candidates, key=lambda d: (not d.online, busy.get(d.id, 0), d.id))
+        return [device] if ok and device is not None else []
+    return stations(session, settings, [job.centre_id])
+
+
+def pick_station(session: Session, settings: BurnSettings, job: BurnJob) -> Device | None:
+    """The candidate with room for one more job (online first, then the least loaded)."""
+    load = station_load(session)
+    free = [
+        d
+        for d in candidate_stations(session, settings, job)
+        if load.get(d.id, 0) < settings.max_jobs_per_station
+    ]
+    return min(free, key=lambda d: (not d.online, load.get(d.id, 0), d.id), default=None)
+
+
+def _wait(session: Session, job: BurnJob, message: str) -> None:
+    """Leave the job queued without a command; :func:`dispatch_waiting` tries it again."""
+    if job.message != message:  # the waiting loop retries often: write only a change
+        job.message = message
+        job.updated_at = utcnow()
+        session.add(job)
+    session.commit()
+
+
+def _started(session: Session, job: BurnJob) -> bool:
+    """Whether a station ever worked on the job (it keeps what it fetched and staged)."""
+    count = session.exec(
+        select(func.count())
+        .select_from(BurnJobLog)
+        .where(BurnJobLog.job_id == job.id, col(BurnJobLog.state).in_([s.value for s in STAGES]))
+    ).one()
+    return bool(count) and job.station_id is not None
 
 
 def dispatch(
     session: Session, publisher: Publisher, settings: BurnSettings, job: BurnJob, *, actor: str = ""
 ) -> Command | None:
     """Send a queued job to a burn station of its centre as a durable command (queued for
-    an offline station, re-sent when it comes back). Commits. None: no station yet."""
+    an offline station, re-sent when it comes back). A job a station already worked on is
+    re-run there from ``job.failed_stage`` (``retry``). A station gets at most
+    ``max_jobs_per_station`` jobs at once, since it answers "busy" beyond its command slots;
+    otherwise, as without any station, the job waits. Commits. None: the job waits."""
+    if not candidate_stations(session, settings, job):
+        _wait(session, job, "本中心没有可用的刻录工作站，等待分配")
+        return None
     station = pick_station(session, settings, job)
     if station is None:
-        job.message = "本中心没有可用的刻录工作站，等待分配"
-        job.updated_at = utcnow()
-        session.add(job)
-        session.commit()
+        limit = settings.max_jobs_per_station
+        _wait(session, job, f"排队等待：刻录工作站已满负荷（每站同时 {limit} 个任务）")
         return None
+    resume = _started(session, job)
     job.station_id = station.id
     session.add(job)
     session.flush()
+    action, args = "burn", job.spec
+    if resume:
+        action = "retry"
+        args = RetryArgs.model_validate(
+            {"job_id": job.id, "from_stage": job.failed_stage}
+        ).model_dump(mode="json")
     command = commands.send_command(
         session,
         publisher,
         device_id=station.id,
-        action=f"{settings.station_instance}.burn",
-        args=job.spec,
+        action=f"{settings.station_instance}.{action}",
+        args=args,
         ttl_s=settings.command_ttl_s,
         durable=True,
         created_by=actor or job.created_by,
     )
     job.command_id = command.id
+    if resume:
+        job.retry_command_id = command.id
     job.message = "已下发至刻录工作站" if command.state == CommandState.SENT else "等待工作站上线"
     job.updated_at = utcnow()
     session.add(job)
@@ -419,11 +511,12 @@ def dispatch(
 
 
 def dispatch_waiting(session: Session, publisher: Publisher, settings: BurnSettings) -> int:
-    """Send queued jobs that have no command yet (no station was available)."""
+    """Send queued jobs that have no command yet (no station had room), oldest first."""
     waiting = list(
         session.exec(
             select(BurnJob)
             .where(BurnJob.state == JobState.QUEUED, col(BurnJob.command_id).is_(None))
+            .order_by(col(BurnJob.created_at), col(BurnJob.id))
             .limit(200)
         )
     )
@@ -434,21 +527,38 @@ def dispatch_waiting(session: Session, publisher: Publisher, settings: BurnSetti
     return sent
 
 
+def requeue_busy(session: Session) -> int:
+    """Queued jobs whose command the station answered "busy" (every command slot of its
+    agent taken, e.g. by a re-verification) wait again instead of failing: the next
+    :func:`dispatch_waiting` sends them when a slot is free."""
+    rows = session.exec(
+        select(BurnJob, Command)
+        .join(Command, col(Command.id) == col(BurnJob.command_id))
+        .where(BurnJob.state == JobState.QUEUED, Command.state == CommandState.BUSY)
+    ).all()
+    for job, command in rows:
+        job.command_id = None
+        job.message = "刻录工作站忙，重新排队"
+        job.updated_at = utcnow()
+        session.add(job)
+        note = f"{command.device_id} 忙（{command.message}），重新排队"
+        session.add(BurnJobLog(job_id=job.id, state=job.state.value, message=note))
+    if rows:
+        session.commit()
+    return len(rows)
+
+
 def fail_unanswered(session: Session) -> int:
-    """Queued jobs whose burn command ended without the station taking it up
-    (rejected, expired, busy, failed) are marked failed so that an operator sees them."""
+    """Queued jobs whose command ended without the station taking it up (rejected,
+    expired, failed) are marked failed so that an operator sees them. "busy" is not such
+    an end: :func:`requeue_busy` sends those again."""
     rows = session.exec(
         select(BurnJob, Command)
         .join(Command, col(Command.id) == col(BurnJob.command_id))
         .where(
             BurnJob.state == JobState.QUEUED,
             col(Command.state).in_(
-                [
-                    CommandState.REJECTED,
-                    CommandState.EXPIRED,
-                    CommandState.BUSY,
-                    CommandState.FAILED,
-                ]
+                [CommandState.REJECTED, CommandState.EXPIRED, CommandState.FAILED]
             ),
         )
     ).all()
@@ -458,11 +568,35 @@ def fail_unanswered(session: Session) -> int:
             job,
             JobState.FAILED,
             error=f"指令未执行：{command.state} {command.message}",
-            failed_stage=JobState.FETCHING.value,
+            failed_stage=job.failed_stage or JobState.FETCHING.value,
         )
     if rows:
         session.commit()
     return len(rows)
+
+
+PROGRESS_LOG_S = 60.0
+"""A job's log takes a progress report within one stage at most this often. Stations report
+about once a second; a line each would bury a long job's last lines."""
+
+
+def _log_due(session: Session, job_id: str, now: datetime) -> bool:
+    last = session.exec(
+        select(BurnJobLog.ts)
+        .where(BurnJobLog.job_id == job_id)
+        .order_by(col(BurnJobLog.id).desc())
+        .limit(1)
+    ).first()
+    return last is None or (now - last).total_seconds() >= PROGRESS_LOG_S
+
+
+def project_status(session: Session, project_id: int) -> ArchiveStatus:
+    """From the project's jobs: queued while one is under way, done once one finished, else
+    pending (none yet, or they failed or were cancelled), which schedules pick up again."""
+    states = set(session.exec(select(BurnJob.state).where(BurnJob.project_id == project_id)))
+    if states & set(ACTIVE_STATES):
+        return ArchiveStatus.QUEUED
+    return ArchiveStatus.DONE if JobState.DONE in states else ArchiveStatus.PENDING
 
 
 def set_state(
@@ -476,8 +610,10 @@ def set_state(
     failed_stage: str | None = None,
     ts: datetime | None = None,
 ) -> None:
-    """Move a job (no commit) and keep its project's archive status in step."""
+    """Move a job (no commit) and keep its project's archive status in step. The log gets
+    every change of stage and every error, and progress within a stage now and then."""
     now = ts or utcnow()
+    changed = job.state != state
     job.state = state
     if progress is not None:
         job.progress = progress
@@ -491,19 +627,20 @@ def set_state(
     if state.final:
         job.finished_at = now
     session.add(job)
-    session.add(
-        BurnJobLog(
-            job_id=job.id, ts=now, state=state.value, progress=progress, message=error or message
+    if changed or error or _log_due(session, job.id, now):
+        session.add(
+            BurnJobLog(
+                job_id=job.id,
+                ts=now,
+                state=state.value,
+                progress=progress,
+                message=error or message,
+            )
         )
-    )
     project = session.get(ArchiveProject, job.project_id)
     if project is not None:
-        if state == JobState.DONE:
-            project.archive_status = ArchiveStatus.DONE
-        elif state == JobState.CANCELLED:
-            project.archive_status = ArchiveStatus.PENDING
-        elif not state.final:
-            project.archive_status = ArchiveStatus.QUEUED
+        session.flush()  # the query below sees this job's new state
+        project.archive_status = project_status(session, project.id or 0)
         project.updated_at = utcnow()
         session.add(project)
 
@@ -517,43 +654,25 @@ def retry_job(
     actor: str = "",
     from_stage: str | None = None,
 ) -> None:
-    """Run a failed (or cancelled) job again from the stage that failed. A job the station
-    never took up is sent again whole."""
+    """Run a failed (or cancelled) job again from the stage that failed (or ``from_stage``)
+    on the station that worked on it; a job no station took up is sent again whole. It
+    queues like a new job when the station is full."""
     if job.state not in (JobState.FAILED, JobState.CANCELLED):
         raise BurnError("只有失败或已取消的任务可以重试")
     stage = from_stage or job.failed_stage
     if stage is not None and stage not in {s.value for s in STAGES}:
         raise BurnError(f"未知阶段 {stage}")
-    started = session.exec(
-        select(func.count())
-        .select_from(BurnJobLog)
-        .where(BurnJobLog.job_id == job.id, col(BurnJobLog.state).in_([s.value for s in STAGES]))
-    ).one()
+    if active_job_for(session, job.project_id) is not None:
+        # the project went back to pending when this job failed, and a new job took it up
+        raise BurnError(f"项目 {job.project_number} 已有进行中的刻录任务")
     set_state(session, job, JobState.QUEUED, message=f"重试（{stage or '全部'}）")
     job.error = ""
     job.finished_at = None
-    if not started or job.station_id is None:
-        job.command_id = None
-        session.commit()
-        dispatch(session, publisher, settings, job, actor=actor)
-        return
-    session.commit()
-    command = commands.send_command(
-        session,
-        publisher,
-        device_id=job.station_id,
-        action=f"{settings.station_instance}.retry",
-        args=RetryArgs.model_validate({"job_id": job.id, "from_stage": stage}).model_dump(
-            mode="json"
-        ),
-        ttl_s=settings.command_ttl_s,
-        durable=True,
-        created_by=actor,
-    )
-    job.retry_command_id = command.id
-    job.command_id = command.id  # followed from now on (the burn command ended failed)
+    job.failed_stage = stage  # where the station starts again; its next report clears it
+    job.command_id = None
     session.add(job)
     session.commit()
+    dispatch(session, publisher, settings, job, actor=actor)
 
 
 def cancel_job(
@@ -625,12 +744,16 @@ def get_job(session: Session, job_id: str, centre_ids: Collection[str]) -> BurnJ
     return row if row is not None and row.centre_id in centre_ids else None
 
 
-def job_log(session: Session, job_id: str, limit: int = 500) -> list[BurnJobLog]:
-    return list(
-        session.exec(
-            select(BurnJobLog)
-            .where(BurnJobLog.job_id == job_id)
-            .order_by(col(BurnJobLog.id))
-            .limit(limit)
-        )
+JOB_LOG_LINES = 200
+
+
+def job_log(session: Session, job_id: str, limit: int = JOB_LOG_LINES) -> list[BurnJobLog]:
+    """The newest ``limit`` lines of a job's log, oldest first: how a failed job ended is
+    at its end."""
+    newest = session.exec(
+        select(BurnJobLog)
+        .where(BurnJobLog.job_id == job_id)
+        .order_by(col(BurnJobLog.id).desc())
+        .limit(limit)
     )
+    return list(reversed(list(newest)))

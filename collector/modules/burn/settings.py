@@ -24,6 +24,21 @@ class BurnSettings(BaseModel):
     default_copies: list[str] = Field(
         default=["archive", "offsite"], description="copy roles of a new job (archive, offsite)"
     )
+    max_jobs_per_station: int = Field(
+        default=3,
+        ge=1,
+        le=64,
+        description="burn jobs sent to one station at once; the rest wait at the collector. "
+        "Keep it below the station agent's [commands] max_in_flight (default 4), which "
+        "answers 'busy' beyond it: cancel and re-verify commands need a free slot too",
+    )
+    schedule_max_failures: int = Field(
+        default=3,
+        ge=1,
+        description="schedules stop picking up a project whose last this many jobs failed "
+        "(a broken source would otherwise fail again every day); ticking it in the console, "
+        "or a retry, still works, and one finished job resets the count",
+    )
     command_ttl_s: int = Field(
         default=7 * 86400,
         ge=60,
@@ -40,7 +55,8 @@ class BurnSettings(BaseModel):
     archive_url: str = Field(
         default="",
         description="base URL of the console for the QR code on labels, which opens the "
-        "disc's archive record (e.g. https://prtc.example.cn); empty: no QR code link",
+        "disc's archive record (e.g. https://prtc.example.cn); empty: the QR code holds the "
+        "record reference prtc-archive:<centre>/<project number>/<disc id>",
     )
     check_recordings: bool = Field(
         default=True,

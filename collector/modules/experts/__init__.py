@@ -6,5 +6,7 @@ on their first admission, links uploaded recording segments to their sessions, r
 no-recording and refused-attempt alerts, and syncs admissions and sign-ins to the provincial
 expert database. Operator guide: ``docs/modules/experts.md``.
 
-The module's declaration is in ``module.py``.
+Public for other modules: ``service.project_recording_ids`` and ``service.recording_project``,
+the link from a recording in the file store to its project (the burn archive uses them). The
+module's declaration is in ``module.py``.
 """

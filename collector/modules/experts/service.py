@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from collector.auth.audit import audit
 from collector.auth.models import ApiToken, User
@@ -28,6 +29,7 @@ from collector.modules.experts.models import (
     ExpertSession,
     Project,
     RecorderState,
+    Recording,
     Room,
     RosterEntry,
     SignIn,
@@ -752,6 +754,42 @@ def room_names(session: Session, room_ids: Iterable[int]) -> list[str]:
 def local_day_bounds(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
     start = datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
     return start, start + timedelta(days=1)
+
+
+# -- recordings, for other modules (the burn archive) ----------------------------------------
+
+
+def project_recording_ids(
+    centre_id: str | None = None, project_number: str | None = None
+) -> SelectOfScalar[str]:
+    """File-store ids of the recording segments linked to a session of a project (of one
+    project when given), as a subquery for ``col(StoredFile.id).in_(...)``.
+
+    The room terminals upload segments tagged with their session only; this link, made when
+    the upload is reported, is the only way from a recording to its project."""
+    query = (
+        select(Recording.file_id)
+        .join(ExpertSession, col(ExpertSession.id) == col(Recording.session_id))
+        .join(Project, col(Project.id) == col(ExpertSession.project_id))
+        .where(col(Project.centre_id) == col(Recording.centre_id))
+    )
+    if centre_id is not None:
+        query = query.where(Project.centre_id == centre_id)
+    if project_number is not None:
+        query = query.where(Project.number == project_number)
+    return query
+
+
+def recording_project(session: Session, file_id: str) -> tuple[str, str] | None:
+    """(centre id, project number) of the project whose session a recording segment in the
+    file store belongs to; None for a file that is no linked recording."""
+    row = session.exec(
+        select(Project.centre_id, Project.number)
+        .join(ExpertSession, col(ExpertSession.project_id) == col(Project.id))
+        .join(Recording, col(Recording.session_id) == col(ExpertSession.id))
+        .where(Recording.file_id == file_id, col(Recording.centre_id) == col(Project.centre_id))
+    ).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 # -- retention ----------------------------------------------------------------------------------

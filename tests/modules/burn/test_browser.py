@@ -89,6 +89,25 @@ def test_job_page_is_live_and_the_archive_finds_a_file(
         assert browser.eval(f"{row}.querySelector('[data-field=\"state\"]').innerText") == "刻录"
         assert browser.eval("window.notReloaded") is True
 
+        # the job's page: its log grows live with the next stage (no inline script, CSP)
+        browser.call("Page.navigate", url=f"{collector.api}/burn/jobs/{job['id']}")
+        browser.wait("!!document.getElementById('job-log')", "job page")
+        browser.wait("!document.getElementById('live-badge').hidden", "job streams open")
+        rows = "document.querySelectorAll('#job-log tbody tr')"
+        before = browser.eval(f"{rows}.length")
+        state.update(stage="verifying", progress=0.9, message="校验 GC2026088_A1_0101")
+        station.publish_raw(
+            f"prtc/v1/{CENTRE}/burn1/event/burn.job_state",
+            json.dumps(
+                event_envelope("burn1", 2, centre=CENTRE, type_="burn.job_state", **state)
+            ).encode(),
+        )
+        browser.wait(f"{rows}.length === {before + 1}", "the log line appended", timeout=30)
+        last = f"{rows}[{before}]"
+        assert browser.eval(f"{last}.querySelector('[data-field=\"state\"]').innerText") == "校验"
+        assert "GC2026088_A1_0101" in browser.eval(f"{last}.innerText")
+        assert browser.eval("document.getElementById('job-state').innerText") == "校验"
+
         disc = {
             "disc_id": str(uuid7()), "job_id": job["id"], "project_number": "GC-2026-088",
             "disc_index": 1, "disc_count": 1, "copy_role": "archive", "copy_number": 1,
@@ -101,7 +120,7 @@ def test_job_page_is_live_and_the_archive_finds_a_file(
         station.publish_raw(
             f"prtc/v1/{CENTRE}/burn1/event/burn.disc",
             json.dumps(
-                event_envelope("burn1", 2, centre=CENTRE, type_="burn.disc", **disc)
+                event_envelope("burn1", 3, centre=CENTRE, type_="burn.disc", **disc)
             ).encode(),
         )
     finally:

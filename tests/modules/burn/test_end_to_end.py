@@ -44,9 +44,9 @@ def site() -> Iterator[tuple[Path, Mosquitto, CollectorProcess]]:
 
 
 def burner_agent(
-    workdir: Path, broker: Mosquitto, collector: CollectorProcess, token: str
+    workdir: Path, broker: Mosquitto, collector: CollectorProcess, token: str, **env: str
 ) -> AgentProcess:
-    agent = AgentProcess(workdir, CENTRE, STATION, broker.url, heartbeat_interval_s=1.0)
+    agent = AgentProcess(workdir, CENTRE, STATION, broker.url, heartbeat_interval_s=1.0, **env)
     drives = workdir / "drives"
     drives.mkdir()
     agent.config.write_text(
@@ -73,12 +73,18 @@ media = ["dvd"]
     return agent
 
 
-def upload(collector: CollectorProcess, name: str, data: bytes, project: str) -> str:
+def upload(
+    collector: CollectorProcess,
+    name: str,
+    data: bytes,
+    project: str,
+    content_type: str = "video/mp4",
+) -> str:
     body = {
         "name": name,
         "size": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
-        "content_type": "video/mp4",
+        "content_type": content_type,
         "device_id": STATION,
         "meta": {"project": project},
     }
@@ -152,5 +158,61 @@ def test_a_project_is_burned_by_the_real_station(
         assert collector.get(f"/api/v1/burn/projects/{project['id']}")["archive_status"] == "done"
         drives = collector.get("/api/v1/burn/drives")
         assert {d["drive"] for d in drives["items"]} >= {"d1", "d2"}
+    finally:
+        agent.stop()
+
+
+def test_a_schedule_larger_than_the_station_waits_its_turn(
+    site: tuple[Path, Mosquitto, CollectorProcess],
+) -> None:
+    """Three projects picked up at once by a schedule, for a station that runs one command at
+    a time: the collector sends two (``max_jobs_per_station``), the station answers "busy" to
+    the second, which waits and goes again; every job ends done, none failed."""
+    workdir, broker, collector = site
+    collector.env["PRTC_COLLECTOR_BURN__MAX_JOBS_PER_STATION"] = "2"
+    collector.enrol(CENTRE, STATION, kind="burner")
+    out = collector.cli(
+        "token", "add", "burn-e2e-files", "--centre", CENTRE, "--permissions", "devices.view"
+    )
+    token = re.search(r"prtc_\S+", out)
+    assert token, out
+    collector.start()
+    collector.wait_ready()
+    numbers = [f"E2E-2026-10{n}" for n in range(3)]
+    for number in numbers:
+        document = f"%PDF-1.4 {number} 招标文件".encode()
+        upload(collector, f"{number}.pdf", document, number, content_type="application/pdf")
+        collector.post(
+            "/api/v1/burn/projects",
+            {"centre_id": CENTRE, "number": number, "name": f"排队测试 {number}",
+             "opening_date": "2026-11-20"},
+        )  # fmt: skip
+    agent = burner_agent(
+        workdir, broker, collector, token.group(0), PRTC_AGENT_COMMANDS__MAX_IN_FLIGHT="1"
+    )
+    agent.start()
+    try:
+        wait_until(lambda: collector.get(f"/api/v1/devices/{STATION}")["online"], 30, 0.2,
+                   "the station is online")  # fmt: skip
+        collector.post(
+            "/api/v1/burn/schedules",
+            {"centre_id": CENTRE, "name": "立即归档", "frequency": "once", "copies": ["archive"]},
+        )
+
+        def jobs() -> list[dict[str, object]]:
+            items: list[dict[str, object]] = collector.get("/api/v1/burn/jobs")["items"]
+            failed = [j for j in items if j["state"] == "failed"]
+            assert not failed, failed
+            return items
+
+        wait_until(lambda: len(jobs()) == 3 and all(j["state"] == "done" for j in jobs()),
+                   180, 1.0, "every scheduled job done")  # fmt: skip
+        logs = [collector.get(f"/api/v1/burn/jobs/{j['id']}")["log"] for j in jobs()]
+        requeued = [line for log in logs for line in log if "重新排队" in line["message"]]
+        assert requeued, "the station never answered busy"
+        statuses = collector.get("/api/v1/burn/projects")["items"]
+        assert {p["number"]: p["archive_status"] for p in statuses} == dict.fromkeys(
+            numbers, "done"
+        )
     finally:
         agent.stop()

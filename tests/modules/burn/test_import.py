@@ -167,3 +167,38 @@ def test_rows_of_an_invisible_centre_or_without_sources_are_refused(
     text = r.text  # type: ignore[attr-defined]
     assert "第 2 行：所属中心「c9」不存在或不可见" in text
     assert "第 3 行：没有可刻录的数据源" in text
+
+
+def upload_for(client: TestClient, data: bytes, centre: str | None) -> object:
+    token = csrf_of(client.get("/burn/imports").text)
+    form = {"csrf_token": token} if centre is None else {"csrf_token": token, "centre_id": centre}
+    return client.post("/burn/imports", data=form, follow_redirects=False,
+                       files={"file": ("任务.xlsx", data, "application/octet-stream")})  # fmt: skip
+
+
+def test_a_user_without_a_centre_imports_for_the_rows_centre_or_the_one_chosen(
+    client: TestClient, runtime: ApiTestRuntime, projects: list
+) -> None:
+    """The system administrator belongs to no centre: the import takes the rows' centre, or
+    the one chosen on the form; otherwise it asks for one, naming the field."""
+    county = list(GOOD[1])
+    county[5] = "c2"
+    city = list(GOOD[0])
+    city[0], city[5], city[8], city[12] = "SZ-2026-001", "c1", "", "http://ebid.example/sz.zip"
+    assert 'id="import-centre"' in client.get("/burn/imports").text
+    r = upload_for(client, sheet(GOOD[0], county), None)
+    assert r.status_code == 303, r.text  # type: ignore[attr-defined]
+    two_centres = sheet(["SZ-2026-003", *county[1:]], city)
+    r = upload_for(client, two_centres, None)
+    assert r.status_code == 422, r.text  # type: ignore[attr-defined]
+    assert "centre_id" in r.text and "多个中心" in r.text  # type: ignore[attr-defined]
+    r = upload_for(client, sheet(city), "c9")
+    assert r.status_code == 422 and "所属中心（centre_id）「c9」" in r.text  # type: ignore[attr-defined]
+    city_only = sheet(["SZ-2026-002", *county[1:5], "c1", *county[6:]], city)
+    r = upload_for(client, city_only, "c1")
+    assert r.status_code == 303, r.text  # type: ignore[attr-defined]
+    with Session(runtime.engine) as session:
+        records = session.exec(select(BurnImport).order_by(BurnImport.id)).all()
+        assert [(i.centre_id, i.rows, i.jobs) for i in records] == [("c2", 2, 2), ("c1", 2, 2)]
+        numbers = {j.project_number: j.centre_id for j in session.exec(select(BurnJob))}
+        assert numbers["SZ-2026-001"] == "c1" and numbers["ZFCG-2026-101"] == "c2"
