@@ -23,6 +23,7 @@ from collector.commands.models import Command, CommandState
 from collector.db_types import utcnow
 from collector.devices.models import Device
 from collector.files.models import StoredFile, UploadState
+from collector.modules.burn.cameras import camera_sources
 from collector.modules.burn.models import (
     CATEGORY_LABELS,
     STAGES,
@@ -261,12 +262,16 @@ def is_video(row: StoredFile) -> bool:
     return row.content_type.startswith("video/") or row.name.lower().endswith(VIDEO_SUFFIXES)
 
 
-def project_sources(session: Session, project: ArchiveProject) -> list[dict[str, Any]]:
-    """Everything a job for this project fetches: tagged recordings, then the extra sources.
+def project_sources(
+    session: Session, settings: BurnSettings, project: ArchiveProject
+) -> list[dict[str, Any]]:
+    """Everything a job for this project fetches: its recordings, its rooms' NVR video of its
+    sessions (:mod:`~collector.modules.burn.cameras`), then the sources named by hand.
     A recording whose bytes passed their decode check here is marked so, and the station does
     not decode it again when it puts it on the disc as it is."""
     recordings = project_recordings(session, project)
     checks = checks_for(session, recordings)
+    cameras = [validate_source(s) for s in camera_sources(session, settings, project)]
     sources: list[dict[str, Any]] = [
         {
             "kind": "file_store",
@@ -280,7 +285,7 @@ def project_sources(session: Session, project: ArchiveProject) -> list[dict[str,
         }
         for f in recordings
     ]
-    return sources + list(project.sources)
+    return sources + cameras + list(project.sources)
 
 
 # -- jobs -----------------------------------------------------------------------------------
@@ -290,13 +295,14 @@ def build_spec(
     session: Session,
     job: BurnJob,
     project: ArchiveProject,
+    settings: BurnSettings,
     *,
     copies: Sequence[str],
     label_lines: Sequence[str] = (),
     centre_name: str = "",
     archive_url: str = "",
 ) -> dict[str, Any]:
-    sources = project_sources(session, project)
+    sources = project_sources(session, settings, project)
     if not sources:
         raise BurnError(f"项目 {project.number} 没有可刻录的数据源（录像、NVR 时段或文档）")
     counts: dict[str, int] = {}
@@ -372,6 +378,7 @@ def create_job(
         session,
         job,
         project,
+        settings,
         copies=job.copies,
         label_lines=label_lines,
         centre_name=centre.name if centre is not None else "",

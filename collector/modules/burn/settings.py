@@ -1,6 +1,38 @@
 """Settings of the burn module (env ``PRTC_COLLECTOR_BURN__<KEY>``)."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from contract.payloads.burn import NvrIsapiSource, RtspSource
+
+
+class RoomCamera(BaseModel):
+    """A camera that films a room, and how its NVR gives the video of a time window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    centre: str = Field(min_length=1, max_length=64, description="centre id of the room")
+    room: str = Field(
+        min_length=1, max_length=64, description="room code (房间编号) as in 评标室管理"
+    )
+    name: str = Field(
+        default="", max_length=60, description="camera name in the file name, e.g. 全景"
+    )
+    source: dict[str, Any] = Field(
+        description="an nvr_isapi or rtsp source without start and end, e.g. {kind = "
+        '"nvr_isapi", base_url = "http://10.0.8.20", credentials = "nvr1", channel = 3}'
+    )
+
+    @model_validator(mode="after")
+    def _source_is_a_camera(self) -> "RoomCamera":
+        if {"start", "end", "room"} & self.source.keys():
+            raise ValueError("source: start, end and room come from the project's sessions")
+        probe = {**self.source, "start": datetime(2000, 1, 1, tzinfo=UTC)}
+        probe["end"] = probe["start"] + timedelta(hours=1)
+        TypeAdapter(NvrIsapiSource | RtspSource).validate_python(probe)
+        return self
 
 
 class BurnSettings(BaseModel):
@@ -31,6 +63,21 @@ class BurnSettings(BaseModel):
         description="burn jobs sent to one station at once; the rest wait at the collector. "
         "Keep it below the station agent's [commands] max_in_flight (default 4), which "
         "answers 'busy' beyond it: cancel and re-verify commands need a free slot too",
+    )
+    room_cameras: list[RoomCamera] = Field(
+        default=[],
+        description="cameras of the opening and evaluation rooms: a job fetches, from each "
+        "camera of a room, the video of every session the project held there (the planned "
+        "time, widened by video_before_min and video_after_min)",
+    )
+    video_before_min: float = Field(
+        default=15, ge=0, le=240, description="NVR video starts this long before a session"
+    )
+    video_after_min: float = Field(
+        default=60,
+        ge=0,
+        le=720,
+        description="NVR video ends this long after a session's planned end (sessions overrun)",
     )
     schedule_max_failures: int = Field(
         default=3,

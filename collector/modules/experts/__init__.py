@@ -7,6 +7,8 @@ no-recording and refused-attempt alerts, and syncs admissions and sign-ins to th
 expert database. Operator guide: ``docs/modules/experts.md``.
 
 Public for other modules: ``service.project_recording_ids`` and ``service.recording_project``,
-the link from a recording in the file store to its project (the burn archive uses them). The
-module's declaration is in ``module.py``.
+the link from a recording in the file store to its project, and
+``service.project_room_windows``, when each session of a project took place in which room
+(the burn archive uses them to fetch recordings and NVR video). The module's declaration is in
+``module.py``.
 """

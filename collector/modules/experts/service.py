@@ -13,7 +13,7 @@ import logging
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlmodel import Session, col, select
@@ -778,6 +778,39 @@ def project_recording_ids(
     if project_number is not None:
         query = query.where(Project.number == project_number)
     return query
+
+
+class RoomWindow(NamedTuple):
+    """A session of a project in one room: the time its video is wanted for."""
+
+    room: str  # the room's code (房间编号), as the burn module's camera map names it
+    start: datetime
+    end: datetime
+
+
+def project_room_windows(session: Session, centre_id: str, project_number: str) -> list[RoomWindow]:
+    """The planned time of each session of a project in each of its rooms, oldest first (a
+    session moved to another day keeps only its new time)."""
+    rows = session.exec(
+        select(ExpertSession.rooms, ExpertSession.planned_start, ExpertSession.planned_end)
+        .join(Project, col(Project.id) == col(ExpertSession.project_id))
+        .where(Project.centre_id == centre_id, Project.number == project_number)
+        .order_by(col(ExpertSession.planned_start))
+    ).all()
+    room_ids = {room for rooms, _, _ in rows for room in rooms or ()}
+    codes = dict(
+        session.exec(
+            select(Room.id, Room.code).where(
+                col(Room.id).in_(room_ids), Room.centre_id == centre_id
+            )
+        ).all()
+    )
+    return [
+        RoomWindow(codes[room], start, end)
+        for rooms, start, end in rows
+        for room in rooms or ()
+        if room in codes
+    ]
 
 
 def recording_project(session: Session, file_id: str) -> tuple[str, str] | None:

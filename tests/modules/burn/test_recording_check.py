@@ -13,6 +13,7 @@ from sqlmodel import Session
 from collector.files.models import StoredFile
 from collector.modules.burn import recording_check, service
 from collector.modules.burn.models import ArchiveProject
+from collector.modules.burn.settings import BurnSettings
 from tests.api.support import ApiTestRuntime
 from tests.modules.burn.test_playback import make_video, store_file
 
@@ -23,7 +24,11 @@ def sources_by_name(runtime: ApiTestRuntime, project: ArchiveProject) -> dict[st
     with Session(runtime.engine) as session:
         row = session.get(ArchiveProject, project.id)
         assert row is not None
-        return {s["name"]: s for s in service.project_sources(session, row) if "file_id" in s}
+        return {
+            s["name"]: s
+            for s in service.project_sources(session, BurnSettings(), row)
+            if "file_id" in s
+        }
 
 
 def test_recordings_are_checked_once_and_jobs_say_so(

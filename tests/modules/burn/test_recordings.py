@@ -6,31 +6,22 @@ the experts module when the upload is reported. Playback serves only files of ar
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from collector.files.models import StoredFile
 from collector.files.service import FileService
 from collector.modules.burn import recording_check, service
 from collector.modules.burn.models import ArchiveProject
-from collector.modules.experts.models import ExpertSession
-from collector.security.personal_data import configure_personal_data, reset_personal_data
+from collector.modules.burn.settings import BurnSettings
 from tests.api.support import ApiTestRuntime
-from tests.modules.experts.support import SECRET, feed_event
+from tests.modules.burn.conftest import NUMBER, START
+from tests.modules.experts.support import feed_event
 
-NUMBER = "ZFCG-2026-050"
-START = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def personal_data() -> Iterator[None]:
-    configure_personal_data(SECRET)  # the experts module's sessions carry encrypted fields
-    yield
-    reset_personal_data()
+pytestmark = pytest.mark.usefixtures("personal_data")
 
 
 def store(
@@ -71,25 +62,6 @@ def recorded_segment(runtime: ApiTestRuntime, session_ref: str, index: int) -> S
     return row
 
 
-@pytest.fixture
-def evaluation(client: TestClient, runtime: ApiTestRuntime) -> tuple[ArchiveProject, str]:
-    """A room with terminal t1 and a project pushed by the trading platform (experts module),
-    which hands it to the archive; the archive project and the session's wire id."""
-    room = {"centre_id": "c2", "code": "P1", "name": "评标室1", "terminals": ["t1"]}
-    assert client.post("/api/v1/experts/rooms", json=room).status_code == 200
-    body = {
-        "centre_id": "c2", "number": NUMBER, "name": "办公家具采购", "category": "政府采购",
-        "sessions": [{"key": "1", "rooms": ["P1"], "start": START.isoformat(),
-                      "end": (START + timedelta(hours=3)).isoformat()}],
-    }  # fmt: skip
-    r = client.put("/api/v1/experts/projects", json=body)
-    assert r.status_code == 200, r.text
-    with Session(runtime.engine, expire_on_commit=False) as session:
-        project = session.exec(select(ArchiveProject).where(ArchiveProject.number == NUMBER)).one()
-        row = session.exec(select(ExpertSession)).one()
-    return project, str(row.id)
-
-
 def test_session_recordings_are_the_projects_sources(
     client: TestClient, runtime: ApiTestRuntime, evaluation: tuple[ArchiveProject, str]
 ) -> None:
@@ -100,7 +72,11 @@ def test_session_recordings_are_the_projects_sources(
     with Session(runtime.engine) as session:
         row = session.get(ArchiveProject, project.id)
         assert row is not None
-        sources = [s for s in service.project_sources(session, row) if s["kind"] == "file_store"]
+        sources = [
+            s
+            for s in service.project_sources(session, BurnSettings(), row)
+            if s["kind"] == "file_store"
+        ]
         assert [s["file_id"] for s in sources] == [first.id, second.id]
         assert sources[0]["media"] == "video" and sources[0]["sha256"] == first.sha256
         waiting = {f.id for f in recording_check.pending(session)}
