@@ -66,6 +66,9 @@ class Drive:
         self.id = config.id
         self._on_state = on_state
         self.state: DriveState = DriveState(drive=self.id, device=config.device, state="idle")
+        # Held while a burn or a re-verify uses the drive, so a medium poll never runs
+        # xorriso against a device another xorriso has open.
+        self.in_use = threading.Lock()
 
     # -- device kinds ----------------------------------------------------------------------
 
@@ -103,8 +106,10 @@ class Drive:
             self.state = new
             self._on_state(new)
 
-    def detect(self) -> DriveState:
-        """Read the medium (type, blank, capacity) and report it."""
+    def detect(self, *, report_unchanged: bool = True) -> DriveState:
+        """Read the medium (type, blank, capacity) and report it (only if it changed, when
+        ``report_unchanged`` is false)."""
+        before = self.state
         try:
             m = self._media(self.config.device if not self.is_dir else "")
         except xorriso.XorrisoError as exc:
@@ -116,8 +121,20 @@ class Drive:
             free = min(m.free_bytes, cap) if self.config.capacity_bytes else m.free_bytes
             info = MediumInfo(type=m.type, blank=m.blank, capacity_bytes=cap, free_bytes=free)
         self.state = self.state.model_copy(update={"medium": info})
-        self._on_state(self.state)
+        if report_unchanged or _differs(before, self.state):
+            self._on_state(self.state)
         return self.state
+
+    def poll(self) -> None:
+        """Read the medium of an idle drive again, reporting only a change (a disc put in,
+        taken out or written elsewhere), so the console's drives page stays true."""
+        if not self.in_use.acquire(blocking=False):
+            return
+        try:
+            if self.state.state != "busy":
+                self.detect(report_unchanged=False)
+        finally:
+            self.in_use.release()
 
     def _media(self, device: str) -> xorriso.Media | None:
         if self.is_dir:
@@ -173,6 +190,19 @@ class Drive:
                 raise xorriso.XorrisoStopped("stopped")
 
 
+def _differs(before: DriveState, after: DriveState) -> bool:
+    """A change worth reporting. The free space of a file or folder target is the file
+    system's, which moves with every write on the PC: only a move of over 1 % counts."""
+    old, new = before.medium, after.medium
+    if before.state != after.state or (old is None) != (new is None):
+        return True
+    if old is None or new is None:
+        return False
+    if (old.type, old.blank) != (new.type, new.blank):
+        return True
+    return abs(old.free_bytes - new.free_bytes) > max(old.capacity_bytes, 1) // 100
+
+
 class DrivePool:
     """The drives of a station and the queue of burn tasks they share."""
 
@@ -183,9 +213,11 @@ class DrivePool:
         on_state: Callable[[DriveState], None],
         media_wait_s: float = 1800.0,
         after_burn: AfterBurnHook | None = None,
+        poll_s: float = 0.0,
     ) -> None:
         self.drives = {c.id: Drive(c, on_state) for c in configs}
         self.media_wait_s = media_wait_s
+        self.poll_s = poll_s
         self.after_burn = after_burn
         self._pending: list[BurnTask] = []
         self._cond = threading.Condition()
@@ -225,9 +257,13 @@ class DrivePool:
             self._cond.notify_all()
         return task.future
 
-    def _take(self, drive: Drive) -> BurnTask | None:
+    def _take(self, drive: Drive, timeout: float | None = None) -> BurnTask | None:
+        """The next task this drive can burn; None when stopping or after ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while not self._stop.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
                 for task in self._pending:
                     if task.stop.is_set():
                         self._pending.remove(task)
@@ -241,11 +277,17 @@ class DrivePool:
         return None
 
     def _worker(self, drive: Drive) -> None:
-        while (task := self._take(drive)) is not None:
+        while not self._stop.is_set():
+            task = self._take(drive, self.poll_s or None)
+            if task is None:
+                if self.poll_s and not self._stop.is_set():
+                    drive.poll()
+                continue
             if not task.future.set_running_or_notify_cancel():
                 continue
             try:
-                result = self._burn(drive, task)
+                with drive.in_use:
+                    result = self._burn(drive, task)
             except Exception as exc:  # the task's failure, not the drive thread's
                 stopped = isinstance(exc, xorriso.XorrisoStopped)
                 drive.set_state("idle" if stopped else "error", message=str(exc))

@@ -56,6 +56,7 @@ class BurnerPlugin:
             on_state=lambda s: self._emit("burn.drive_state", s),
             media_wait_s=self.settings.media_wait_s,
             after_burn=after_burn,
+            poll_s=self.settings.drive_poll_s,
         )
         self.transport = transport
         self._jobs: dict[UUID, Job] = {}
@@ -223,19 +224,22 @@ class BurnerPlugin:
         drive = self.pool.drives.get(args.drive)
         if drive is None:
             raise LookupError(f"unknown drive {args.drive}")
-        if drive.state.state == "busy":
+        if drive.state.state == "busy" or not drive.in_use.acquire(blocking=False):
             raise RuntimeError(f"drive {args.drive} is busy")
-        medium = drive.detect().medium
-        if medium is None or medium.blank:  # nothing to check: no record may change
-            detail = f" ({drive.state.message})" if drive.state.message else ""
-            raise RuntimeError(f"drive {args.drive} holds no recorded disc{detail}")
-        drive.set_state("busy", message="re-verifying a disc")
         try:
-            check = verify_disc(
-                drive.config.device, args.drive, args.disc_id, stop=request.cancelled
-            )
+            medium = drive.detect().medium
+            if medium is None or medium.blank:  # nothing to check: no record may change
+                detail = f" ({drive.state.message})" if drive.state.message else ""
+                raise RuntimeError(f"drive {args.drive} holds no recorded disc{detail}")
+            drive.set_state("busy", message="re-verifying a disc")
+            try:
+                check = verify_disc(
+                    drive.config.device, args.drive, args.disc_id, stop=request.cancelled
+                )
+            finally:
+                drive.set_state("idle")
         finally:
-            drive.set_state("idle")
+            drive.in_use.release()
         self._emit("burn.disc_check", check)
         if check.outcome == "wrong_disc":  # the check asked for did not happen
             raise RuntimeError(check.detail)

@@ -87,6 +87,13 @@ class BurnerSettings(BaseModel):
     segment_bytes: int = Field(default=SEGMENT_LIMIT, ge=1024**2)
     max_reburns: int = Field(default=2, ge=0, le=5)
     media_wait_s: float = Field(default=1800.0, ge=0, description="wait for a blank disc")
+    drive_poll_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="read an idle drive's medium again this often and report a change (a "
+        "disc put in or taken out shows on the console's drives page); 0: only when a job "
+        "or the collector asks",
+    )
     http_timeout_s: float = Field(default=60.0, gt=0)
     ffmpeg_timeout_s: float = Field(default=6 * 3600.0, gt=0)
     video_gap_tolerance_s: float = Field(
