@@ -538,16 +538,22 @@ FILTER_KEYS = (
     "venue_code",
     "venue_name",
     "category",
+    "city",
     "street",
+    "venue_admin",
     "id_number",
     "phone",
     "collect_result",
     "health_code",
+    "nucleic_result",
+    "unit_id",
 )
 
 
 def _filters(request: Request) -> tuple[service.ScanFilters, dict[str, str]]:
     params = {k: request.query_params.get(k, "").strip() for k in (*FILTER_KEYS, "start", "end")}
+    if not params["unit_id"].isdigit():
+        params["unit_id"] = ""
     start = _day_bound(params["start"], end=False)
     end = _day_bound(params["end"], end=True)
     filters = service.ScanFilters(
@@ -580,6 +586,7 @@ def scans_page(
     )
     return page.render(
         "venues/scans.html",
+        units=_unit_choices(session, scope),
         scans=scan_rows(rows, units, unmasked=False),
         total=total,
         offset=_offset(offset),
@@ -590,6 +597,11 @@ def scans_page(
         export_query=_export_query(params, filters),
         retention_days=runtime.settings.venues.retention_days,
     )
+
+
+def _unit_choices(session: Session, scope: VenueScope) -> list[VenueUnit]:
+    """The 监管单位 a user may filter by: none for a unit's own user (it sees only its own)."""
+    return [] if scope.restricted else service.list_units(session, scope.centres)
 
 
 # --- 扫码统计查询 ---------------------------------------------------------------------------
@@ -603,7 +615,10 @@ def stats_page(
     end: str = "",
     venue_code: str = "",
     name: str = "",
+    category: str = "",
+    city: str = "",
     street: str = "",
+    unit_id: str = "",
     offset: int = 0,
 ) -> Response:
     today = service.china_today()
@@ -617,26 +632,32 @@ def stats_page(
         end=last,
         venue_code=venue_code.strip(),
         name=name.strip(),
+        category=category.strip(),
+        city=city.strip(),
         street=street.strip(),
+        unit_id=int(unit_id) if unit_id.strip().isdigit() else None,
     )
-    rows, total = service.venue_stats(
-        session, _scope(page, session), f, limit=LIMIT, offset=_offset(offset)
-    )
+    scope = _scope(page, session)
+    rows, total = service.venue_stats(session, scope, f, limit=LIMIT, offset=_offset(offset))
     params = {
         "start": first.isoformat(),
         "end": last.isoformat(),
         "venue_code": f.venue_code,
         "name": f.name,
+        "category": f.category,
+        "city": f.city,
         "street": f.street,
+        "unit_id": str(f.unit_id or ""),
     }
     return page.render(
         "venues/stats.html",
+        units=_unit_choices(session, scope),
         rows=rows,
         total=total,
         offset=_offset(offset),
         limit=LIMIT,
         filters=params,
-        query=urlencode(params) + "&",
+        query=urlencode({k: v for k, v in params.items() if v}) + "&",
         can_export=has_permission(page.user, "export"),
     )
 

@@ -278,11 +278,15 @@ def scan_filters(
     venue_code: str = "",
     venue_name: str = "",
     category: str = "",
+    city: str = "",
     street: str = "",
+    venue_admin: str = "",
     id_number: str = "",
     phone: str = "",
     collect_result: str = "",
     health_code: str = "",
+    nucleic_result: str = "",
+    unit_id: int | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> service.ScanFilters:
@@ -290,11 +294,15 @@ def scan_filters(
         venue_code=venue_code,
         venue_name=venue_name,
         category=category,
+        city=city,
         street=street,
+        venue_admin=venue_admin,
         id_number=id_number,
         phone=phone,
         collect_result=collect_result,
         health_code=health_code,
+        nucleic_result=nucleic_result,
+        unit_id=unit_id,
         start=_aware(start),
         end=_aware(end),
     )
@@ -498,13 +506,23 @@ def stats_filters(
     end: date | None = None,
     venue_code: str = "",
     name: str = "",
+    category: str = "",
+    city: str = "",
     street: str = "",
+    unit_id: int | None = None,
 ) -> service.StatsFilters:
     """[start, end] in China days, inclusive; the last 7 days by default."""
     end = end or service.china_today()
     start = start or end - timedelta(days=6)
     return service.StatsFilters(
-        start=start, end=end, venue_code=venue_code, name=name, street=street
+        start=start,
+        end=end,
+        venue_code=venue_code,
+        name=name,
+        category=category,
+        city=city,
+        street=street,
+        unit_id=unit_id,
     )
 
 

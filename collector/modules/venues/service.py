@@ -437,13 +437,22 @@ class ScanFilters(BaseModel):
     venue_code: str = ""
     venue_name: str = ""
     category: str = ""
+    city: str = ""
     street: str = ""
+    venue_admin: str = ""
     id_number: str = ""
     phone: str = ""
     collect_result: str = ""
     health_code: str = ""
+    nucleic_result: str = ""
+    unit_id: int | None = None
     start: datetime | None = None
     end: datetime | None = None
+
+    @field_validator("unit_id", mode="before")
+    @classmethod
+    def _no_unit(cls, value: Any) -> Any:
+        return None if value == "" else value
 
 
 def _scan_query(session: Session, scope: VenueScope, f: ScanFilters) -> Any:
@@ -458,6 +467,22 @@ def _scan_query(session: Session, scope: VenueScope, f: ScanFilters) -> Any:
         query = query.where(VenueScan.category == f.category)
     if f.street:
         query = query.where(col(VenueScan.street).like(f"%{f.street}%"))
+    if f.city:
+        query = query.where(col(VenueScan.city).like(f"%{f.city}%"))
+    if f.venue_admin:
+        query = query.where(col(VenueScan.venue_admin).like(f"%{f.venue_admin}%"))
+    if f.nucleic_result:
+        query = query.where(VenueScan.nucleic_result == f.nucleic_result)
+    if f.unit_id is not None:  # 监管单位 comes from the registry, as the page shows it
+        query = query.where(
+            sa_select(col(Venue.id))
+            .where(
+                col(Venue.centre_id) == col(VenueScan.centre_id),
+                col(Venue.code) == col(VenueScan.venue_code),
+                col(Venue.unit_id) == f.unit_id,
+            )
+            .exists()
+        )
     if f.collect_result:
         query = query.where(VenueScan.collect_result == f.collect_result)
     if f.health_code:
@@ -577,8 +602,15 @@ class StatsFilters(BaseModel):
     end: date
     venue_code: str = ""
     name: str = ""
+    category: str = ""
+    city: str = ""
     street: str = ""
     unit_id: int | None = None
+
+    @field_validator("unit_id", mode="before")
+    @classmethod
+    def _no_unit(cls, value: Any) -> Any:
+        return None if value == "" else value
 
 
 @dataclass
@@ -605,10 +637,14 @@ def venue_stats(
     ]
     if f.venue_code:
         where.append(days.venue_code == f.venue_code)
-    if f.name or f.street or f.unit_id is not None:
+    if f.name or f.category or f.city or f.street or f.unit_id is not None:
         registry = select(Venue.code).where(scope.venue_filter())
         if f.name:
             registry = registry.where(col(Venue.name).like(f"%{f.name}%"))
+        if f.category:
+            registry = registry.where(Venue.category == f.category)
+        if f.city:
+            registry = registry.where(col(Venue.city).like(f"%{f.city}%"))
         if f.street:
             registry = registry.where(col(Venue.street).like(f"%{f.street}%"))
         if f.unit_id is not None:
