@@ -10,6 +10,13 @@ from typing import Any
 from uuid import uuid4
 
 from burn_station import xorriso
+from burn_station.drives import DrivePool
+from burn_station.fetch import FetchedItem
+from burn_station.jobstore import JobState, JobStore
+from burn_station.pipeline import Job
+from burn_station.printing import printer_for
+from burn_station.settings import BurnerSettings, DriveConfig, LabelSettings
+from contract.payloads.burn import BurnJobSpec
 
 
 def sha256(path: Path) -> str:
@@ -48,3 +55,25 @@ def spec(sources: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
 
 def settings(tmp: Path, drives: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     return {"work_dir": str(tmp / "work"), "drives": drives, "media_wait_s": 5, **extra}
+
+
+def staging_job(tmp_path: Path, fetch: Path, items: list[FetchedItem]) -> Job:
+    """A job at its staging stage whose fetched files are ``items`` in the folder ``fetch``,
+    with one 50 MiB file drive."""
+    settings = BurnerSettings(
+        work_dir=tmp_path / "work",
+        drives=[DriveConfig(id="d", device=f"stdio:{tmp_path / 'disc.iso'}", media=["dvd"],
+                            capacity_bytes=50 * 1024**2)],
+    )  # fmt: skip
+    job_spec = BurnJobSpec.model_validate({
+        "job_id": str(uuid4()), "centre": "c1",
+        "project": {"number": "T-1", "name": "测试", "opening_date": date(2026, 11, 20)},
+        "sources": [{"kind": "folder", "path": str(fetch)}],
+    })  # fmt: skip
+    state = JobState(spec=job_spec, stage="staging", fetched={0: items})
+    pool = DrivePool(settings.drives, on_state=lambda s: None)
+    job = Job(state, settings=settings, store=JobStore(settings.work_dir), pool=pool,
+              printer=printer_for(LabelSettings()), emit=lambda t, p: None)  # fmt: skip
+    job.folder.mkdir(parents=True)
+    (job.folder / "fetch").symlink_to(fetch)
+    return job

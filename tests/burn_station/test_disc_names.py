@@ -6,24 +6,17 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-import uuid
-from datetime import date
 from pathlib import Path
 
 import pytest
 
 from burn_station import discnames, xorriso
 from burn_station.discnames import DiscNames, units
-from burn_station.drives import DrivePool
 from burn_station.fetch import FetchedItem, safe_name
-from burn_station.jobstore import JobState, JobStore
-from burn_station.pipeline import Job
-from burn_station.printing import printer_for
-from burn_station.settings import BurnerSettings, DriveConfig, LabelSettings
 from burn_station.staging import Stager
-from contract.payloads.burn import BurnJobSpec, DiscManifest
+from contract.payloads.burn import DiscManifest
 
-from .helpers import extract
+from .helpers import extract, staging_job
 
 NAME_70 = ("关于某某县第一中学教学楼建设工程施工招标项目评标委员会评审报告及附件材料汇编" * 2)[:70]
 LONG_MIXED = "评标报告" * 10 + "appendix-" * 8  # 112 UTF-16 units, 192 bytes
@@ -80,31 +73,11 @@ def long_named(tmp_path: Path, media: dict[str, Path]) -> tuple[Path, list[Fetch
     return fetch, items
 
 
-def job_for(tmp_path: Path, fetch: Path, items: list[FetchedItem]) -> Job:
-    settings = BurnerSettings(
-        work_dir=tmp_path / "work",
-        drives=[DriveConfig(id="d", device=f"stdio:{tmp_path / 'disc.iso'}", media=["dvd"],
-                            capacity_bytes=50 * 1024**2)],
-    )  # fmt: skip
-    spec = BurnJobSpec.model_validate({
-        "job_id": str(uuid.uuid4()), "centre": "c1",
-        "project": {"number": "T-1", "name": "测试", "opening_date": date(2026, 11, 20)},
-        "sources": [{"kind": "folder", "path": str(fetch)}],
-    })  # fmt: skip
-    state = JobState(spec=spec, stage="staging", fetched={0: items})
-    pool = DrivePool(settings.drives, on_state=lambda s: None)
-    job = Job(state, settings=settings, store=JobStore(settings.work_dir), pool=pool,
-              printer=printer_for(LabelSettings()), emit=lambda t, p: None)  # fmt: skip
-    job.folder.mkdir(parents=True)
-    (job.folder / "fetch").symlink_to(fetch)
-    return job
-
-
 def test_windows_sees_the_names_the_manifest_gives(
     tmp_path: Path, long_named: tuple[Path, list[FetchedItem]]
 ) -> None:
     fetch, items = long_named
-    job = job_for(tmp_path, fetch, items)
+    job = staging_job(tmp_path, fetch, items)
     job.staging()
     [disc] = job.state.discs
     iso = job.folder / disc.image

@@ -7,22 +7,18 @@ import hashlib
 import shutil
 import struct
 import threading
-import uuid
-from datetime import date
 from pathlib import Path
 
 import pytest
 
 from burn_station import ffmpeg, staging
-from burn_station.drives import DrivePool
 from burn_station.fetch import FetchedItem
-from burn_station.jobstore import JobState, JobStore
+from burn_station.jobstore import JobStore
 from burn_station.pipeline import Job
-from burn_station.printing import printer_for
-from burn_station.settings import BurnerSettings, DriveConfig, LabelSettings
 from burn_station.sim_nvr import make_test_video
 from burn_station.staging import Stager, StagingError
-from contract.payloads.burn import BurnJobSpec
+
+from .helpers import staging_job
 
 
 def boxes(path: Path) -> list[str]:
@@ -186,24 +182,7 @@ def test_a_failed_background_check_fails_the_next_item(fetch: Path, tmp_path: Pa
 
 
 def job_for(fetch: Path, tmp_path: Path, names: list[str]) -> Job:
-    settings = BurnerSettings(
-        work_dir=tmp_path / "work",
-        drives=[DriveConfig(id="d", device=f"stdio:{tmp_path / 'disc.iso'}", media=["dvd"],
-                            capacity_bytes=50 * 1024**2)],
-    )  # fmt: skip
-    spec = BurnJobSpec.model_validate({
-        "job_id": str(uuid.uuid4()), "centre": "c1",
-        "project": {"number": "T-1", "name": "测试", "opening_date": date(2026, 11, 20)},
-        "sources": [{"kind": "folder", "path": str(fetch)}],
-    })  # fmt: skip
-    state = JobState(spec=spec, stage="staging", fetched={0: [item(n) for n in names]})
-    store = JobStore(settings.work_dir)
-    pool = DrivePool(settings.drives, on_state=lambda s: None)
-    job = Job(state, settings=settings, store=store, pool=pool,
-              printer=printer_for(LabelSettings()), emit=lambda t, p: None)  # fmt: skip
-    (job.folder).mkdir(parents=True)
-    (job.folder / "fetch").symlink_to(fetch)
-    return job
+    return staging_job(tmp_path, fetch, [item(n) for n in names])
 
 
 def test_job_staging_builds_images_and_gates_on_the_checks(fetch: Path, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ imports, drives, the archive with re-verification, and the video player."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlencode
@@ -231,20 +232,38 @@ def _visible_job_id(runtime: Any, user: Any, job_id: str) -> str:
     return job_id
 
 
-@router.get("/console/events/burn-jobs/{burn_job_id}", dependencies=VIEW)
-async def one_job_events(
-    burn_job_id: str, request: Request, user: PageUser, runtime: RuntimeDep
+JobRows = Callable[[Session, str, tzinfo, str], dict[str, Any]]
+
+
+def _one_job(session: Session, job_id: str, tz: tzinfo, lang: str) -> dict[str, Any]:
+    job = session.get(BurnJob, job_id)
+    return {job.id: job_row(job, tz, lang)} if job is not None else {}
+
+
+def _log_lines(session: Session, job_id: str, tz: tzinfo, lang: str) -> dict[str, Any]:
+    lines = service.job_log(session, job_id)
+    return {row["id"]: row for row in (log_row(line, tz, lang) for line in lines)}
+
+
+async def _job_stream(
+    request: Request, user: Any, runtime: Any, burn_job_id: str, rows: JobRows
 ) -> Any:
-    """One job (its page): state, progress, message."""
     job_id = await run_in_threadpool(_visible_job_id, runtime, user, burn_job_id)
     engine, tz, lang = runtime.engine, display_zone(runtime), request_language(request)
 
     def snapshot() -> dict[str, Any]:
         with Session(engine) as session:
-            job = session.get(BurnJob, job_id)
-            return {job.id: job_row(job, tz, lang)} if job is not None else {}
+            return rows(session, job_id, tz, lang)
 
     return live_response(request, runtime, snapshot)
+
+
+@router.get("/console/events/burn-jobs/{burn_job_id}", dependencies=VIEW)
+async def one_job_events(
+    burn_job_id: str, request: Request, user: PageUser, runtime: RuntimeDep
+) -> Any:
+    """One job (its page): state, progress, message."""
+    return await _job_stream(request, user, runtime, burn_job_id, _one_job)
 
 
 @router.get("/console/events/burn-jobs/{burn_job_id}/log", dependencies=VIEW)
@@ -252,15 +271,7 @@ async def job_log_events(
     burn_job_id: str, request: Request, user: PageUser, runtime: RuntimeDep
 ) -> Any:
     """The newest lines of a job's log, oldest first: new ones are appended on its page."""
-    job_id = await run_in_threadpool(_visible_job_id, runtime, user, burn_job_id)
-    engine, tz, lang = runtime.engine, display_zone(runtime), request_language(request)
-
-    def snapshot() -> dict[str, Any]:
-        with Session(engine) as session:
-            lines = service.job_log(session, job_id)
-            return {row["id"]: row for row in (log_row(line, tz, lang) for line in lines)}
-
-    return live_response(request, runtime, snapshot)
+    return await _job_stream(request, user, runtime, burn_job_id, _log_lines)
 
 
 # -- projects (tick to burn) ----------------------------------------------------------------
