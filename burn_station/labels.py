@@ -18,6 +18,8 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
+from contract.payloads.burn import LabelSpec, ProjectRef
+
 FONT_CANDIDATES = (
     Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
     Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
@@ -64,6 +66,37 @@ def qr_data(archive_url: str, centre: str, project_number: str, disc_id: UUID) -
 
 
 @functools.cache
+@dataclass(frozen=True)
+class DiscFace:
+    """Which disc of a project's set a label is for."""
+
+    disc_id: UUID
+    index: int
+    count: int
+    copy_role: str
+    copy_number: int
+    volume_id: str
+    burn_date: date
+
+
+def label_data(centre: str, project: ProjectRef, spec: LabelSpec, disc: DiscFace) -> LabelData:
+    """The label of one disc: the project's fields, the job's label settings, the disc."""
+    return LabelData(
+        centre_name=spec.centre_name,
+        project_name=project.name,
+        project_number=project.number,
+        opening_date=project.opening_date,
+        disc_index=disc.index,
+        disc_count=disc.count,
+        copy_role=disc.copy_role,
+        copy_number=disc.copy_number,
+        burn_date=disc.burn_date,
+        volume_id=disc.volume_id,
+        qr_data=qr_data(spec.archive_url, centre, project.number, disc.disc_id),
+        lines=tuple(spec.lines),
+    )
+
+
 def font_name(path: Path | None = None) -> str:
     """Register a CJK font: the given TTF/TTC, a known system one, else the CID font
     STSong-Light (not embedded: the printer's PDF renderer supplies the glyphs)."""

@@ -487,23 +487,17 @@ class Job:
         for n, disc in enumerate(self.state.discs):
             self._check()
             pdf = folder / f"{disc.volume_id}.pdf"
+            face = labels.DiscFace(
+                disc_id=disc.disc_id,
+                index=disc.index,
+                count=disc.count,
+                copy_role=disc.copy_role,
+                copy_number=disc.copy_number,
+                volume_id=disc.volume_id,
+                burn_date=(disc.burned_at or datetime.now(UTC)).date(),
+            )
             labels.render(
-                labels.LabelData(
-                    centre_name=spec.label.centre_name,
-                    project_name=spec.project.name,
-                    project_number=spec.project.number,
-                    opening_date=spec.project.opening_date,
-                    disc_index=disc.index,
-                    disc_count=disc.count,
-                    copy_role=disc.copy_role,
-                    copy_number=disc.copy_number,
-                    burn_date=(disc.burned_at or datetime.now(UTC)).date(),
-                    volume_id=disc.volume_id,
-                    qr_data=labels.qr_data(
-                        spec.label.archive_url, spec.centre, spec.project.number, disc.disc_id
-                    ),
-                    lines=tuple(spec.label.lines),
-                ),
+                labels.label_data(spec.centre, spec.project, spec.label, face),
                 pdf,
                 diameter_mm=self.settings.label.size_mm,
                 font_path=self.settings.label.font_path,

@@ -18,7 +18,7 @@ from uuid import UUID
 import httpx
 from pydantic import BaseModel
 
-from burn_station import discfiles, xorriso
+from burn_station import discfiles, labels, xorriso
 from burn_station.drives import AfterBurnHook, DrivePool
 from burn_station.jobstore import JobState, JobStore
 from burn_station.pipeline import ORDER, Job, JobCancelled, clean_after
@@ -33,6 +33,8 @@ from contract.payloads.burn import (
     DiscCheck,
     DiscManifest,
     DrivesResult,
+    PrintLabelArgs,
+    PrintLabelResult,
     RetryArgs,
     VerifyDiscArgs,
 )
@@ -69,6 +71,7 @@ class BurnerPlugin:
         ctx.register_action(
             f"{name}.verify_disc", self._verify_disc, job=True, args_model=VerifyDiscArgs
         )
+        ctx.register_action(f"{name}.print_label", self._print_label, args_model=PrintLabelArgs)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -218,6 +221,33 @@ class BurnerPlugin:
         for drive in self.pool.drives.values():
             states.append(drive.state if drive.state.state == "busy" else drive.detect())
         return DrivesResult(drives=states)
+
+    def _print_label(self, request: CommandRequest) -> PrintLabelResult:
+        """A disc's label again, from the archive record the command carries."""
+        args = PrintLabelArgs.model_validate(dict(request.args))
+        folder = self.settings.work_dir / "labels"
+        folder.mkdir(parents=True, exist_ok=True)
+        pdf = folder / f"{args.volume_id}-{args.disc_id.hex[:8]}.pdf"
+        face = labels.DiscFace(
+            disc_id=args.disc_id,
+            index=args.disc_index,
+            count=args.disc_count,
+            copy_role=args.copy_role,
+            copy_number=args.copy_number,
+            volume_id=args.volume_id,
+            burn_date=args.burn_date,
+        )
+        labels.render(
+            labels.label_data(args.centre, args.project, args.label, face),
+            pdf,
+            diameter_mm=self.settings.label.size_mm,
+            font_path=self.settings.label.font_path,
+        )
+        printed = ""
+        if args.label.print:
+            printer = printer_for(self.settings.label)
+            printed = printer.submit(pdf, job_name=args.volume_id) or "sent"
+        return PrintLabelResult(label=str(pdf), printed=printed)
 
     def _verify_disc(self, request: CommandRequest) -> DiscCheck:
         args = VerifyDiscArgs.model_validate(dict(request.args))

@@ -15,6 +15,8 @@ Commands (actions of the burner plugin instance ``<name>``, e.g. ``burner.burn``
 * ``<name>.drives`` (no arguments): returns :class:`DrivesResult`.
 * ``<name>.verify_disc`` (a job) with :class:`VerifyDiscArgs`: re-verifies a disc put back in
   a drive; returns and emits a :class:`DiscCheck`.
+* ``<name>.print_label`` with :class:`PrintLabelArgs`: prints a disc's label again (a label
+  smudged or a disc relabelled); returns a :class:`PrintLabelResult`.
 
 Events: ``burn.job_state`` on every transition of a job, ``burn.disc`` once per burned and
 verified disc (also for a disc that failed verification and was burned again),
@@ -230,6 +232,29 @@ class VerifyDiscArgs(_Spec):
 
     drive: str = Field(description="drive id in station settings")
     disc_id: UUID | None = Field(default=None, description="archive record expected in the drive")
+
+
+class PrintLabelArgs(_Spec):
+    """Arguments of ``<name>.print_label``: everything the label shows comes from the archive
+    record, so a label can be printed again years after the job's files are gone."""
+
+    disc_id: UUID
+    centre: str = Field(min_length=1, max_length=64)
+    project: ProjectRef
+    disc_index: int = Field(ge=1)
+    disc_count: int = Field(ge=1)
+    copy_role: CopyRole
+    copy_number: int = Field(default=1, ge=1)
+    volume_id: str = Field(pattern=r"^[A-Z0-9_]{1,32}$")
+    burn_date: date
+    label: LabelSpec = Field(default_factory=LabelSpec)
+
+
+class PrintLabelResult(_Spec):
+    """Result of ``<name>.print_label``."""
+
+    label: str = Field(description="the label PDF on the station")
+    printed: str = Field(default="", description="the printer's job reference; empty: not sent")
 
 
 # -- events --------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/api/v1/burn/schedules/{burn_schedule_id}"): {"centre_id": "c3", "name": "x"},
     ("PUT", "/api/v1/burn/discs/{burn_disc_id}/location"): {"shelf": "A"},
     ("POST", "/api/v1/burn/discs/{burn_disc_id}/reverify"): {"station_id": "dB", "drive": "sr0"},
+    ("POST", "/api/v1/burn/discs/{burn_disc_id}/print-label"): {"station_id": "dB"},
 }
 BODIES.update(
     {

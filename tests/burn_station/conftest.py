@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import threading
@@ -169,3 +170,19 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "nvr": make_test_video(root / "nvr.mp4", seconds=4.0),
         "rtsp": make_test_video(root / "rtsp.mp4", seconds=3.0),
     }
+
+
+@pytest.fixture
+def lp_args(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fake CUPS client first on PATH: it writes its arguments, one a line, to the file
+    returned, and answers as lp does."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    args = tmp_path / "lp.args"
+    fake_lp = bin_dir / "lp"
+    fake_lp.write_text(
+        f'#!/bin/sh\nprintf \'%s\\n\' "$@" > {args}\necho "request id is disc-7 (1 file(s))"\n'
+    )
+    fake_lp.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return args

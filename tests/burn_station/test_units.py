@@ -209,17 +209,8 @@ def test_every_label_has_a_qr_code_naming_its_record(tmp_path: Path) -> None:
         labels.render(replace(LABEL, qr_data=""), tmp_path / "none.pdf")
 
 
-def test_cups_options_reach_lp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cups_options_reach_lp(tmp_path: Path, lp_args: Path) -> None:
     """An Epson disc tray through Gutenprint needs its tray and disc size as lp options."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake_lp = bin_dir / "lp"  # the CUPS client, recording its arguments one a line
-    fake_lp.write_text(
-        f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {tmp_path}/lp.args\n"
-        'echo "request id is disc-7 (1 file(s))"\n'
-    )
-    fake_lp.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     pdf = tmp_path / "x.pdf"
     pdf.write_bytes(b"%PDF-1.4")
     settings = LabelSettings(
@@ -227,7 +218,7 @@ def test_cups_options_reach_lp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     )
     ref = printer_for(settings).submit(pdf, job_name="V1")
     assert ref.startswith("request id is disc-7")
-    assert (tmp_path / "lp.args").read_text().splitlines() == [
+    assert lp_args.read_text().splitlines() == [
         "-d", "EPSON_XP_960", "-o", "InputSlot=CD", "-o", "PageSize=CD5Inch", "-t", "V1", str(pdf),
     ]  # fmt: skip
     with pytest.raises(ValueError, match="key=value"):

@@ -6,17 +6,18 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 
+from pydantic import ValidationError
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from collector.commands import service as commands
 from collector.db_types import utcnow
 from collector.devices.models import Device
-from collector.modules.burn.models import Disc, DiscFile, Drive
+from collector.modules.burn.models import BurnJob, Disc, DiscFile, Drive
 from collector.modules.burn.service import BurnError
 from collector.modules.burn.settings import BurnSettings
 from collector.publisher import Publisher
-from contract.payloads.burn import VerifyDiscArgs
+from contract.payloads.burn import PrintLabelArgs, VerifyDiscArgs
 
 
 @dataclass
@@ -138,6 +139,18 @@ def due_count(session: Session, centre_ids: Collection[str], today: date) -> int
     )
 
 
+def _station(session: Session, settings: BurnSettings, disc: Disc, station_id: str) -> Device:
+    """A burn station of the disc's centre, or :class:`BurnError`."""
+    station = session.get(Device, station_id)
+    if (
+        station is None
+        or station.centre_id != disc.centre_id
+        or station.kind not in settings.station_kinds
+    ):
+        raise BurnError("请选择本中心的刻录工作站")
+    return station
+
+
 def request_reverify(
     session: Session,
     publisher: Publisher,
@@ -150,13 +163,7 @@ def request_reverify(
 ) -> str:
     """Ask a station to re-verify a disc put back in one of its drives (``verify_disc``);
     its ``burn.disc_check`` event records the result. Returns the command id."""
-    station = session.get(Device, station_id)
-    if (
-        station is None
-        or station.centre_id != disc.centre_id
-        or station.kind not in settings.station_kinds
-    ):
-        raise BurnError("请选择本中心的刻录工作站")
+    station = _station(session, settings, disc, station_id)
     if not drive.strip():
         raise BurnError("请选择放入光盘的光驱")
     command = commands.send_command(
@@ -173,6 +180,55 @@ def request_reverify(
     )
     disc.reverify_command_id = command.id
     session.add(disc)
+    return command.id
+
+
+def request_label(
+    session: Session,
+    publisher: Publisher,
+    settings: BurnSettings,
+    disc: Disc,
+    *,
+    station_id: str,
+    actor: str,
+) -> str:
+    """Ask a station to print a disc's label again (``print_label``), from the archive record
+    and the label settings of the job that burned it. Returns the command id."""
+    station = _station(session, settings, disc, station_id)
+    job = session.get(BurnJob, disc.job_id)
+    spec = job.spec if job is not None else {}
+    project = spec.get("project") or {
+        "number": disc.project_number,
+        "name": disc.project_name,
+        "opening_date": disc.opening_date,
+    }
+    try:
+        args = PrintLabelArgs.model_validate(
+            {
+                "disc_id": disc.id,
+                "centre": disc.centre_id,
+                "project": project,
+                "disc_index": disc.disc_index,
+                "disc_count": disc.disc_count,
+                "copy_role": disc.copy_role,
+                "copy_number": disc.copy_number,
+                "volume_id": disc.volume_id,
+                "burn_date": (disc.burned_at or utcnow()).date(),
+                "label": {**spec.get("label", {}), "print": True},
+            }
+        )
+    except ValidationError as exc:
+        raise BurnError(f"光盘档案不完整，无法生成盘面：{exc.errors()[0]['msg']}") from exc
+    command = commands.send_command(
+        session,
+        publisher,
+        device_id=station.id,
+        action=f"{settings.station_instance}.print_label",
+        args=args.model_dump(mode="json"),
+        ttl_s=86400,
+        durable=True,
+        created_by=actor,
+    )
     return command.id
 
 

@@ -135,6 +135,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "burn.duration": ("时长(秒)", "Duration (s)"),
     "burn.codec": ("编码", "Codec"),
     "burn.reverify": ("复检光盘", "Re-verify"),
+    "burn.reprint": ("重新打印盘面", "Print the label again"),
+    "burn.reprint_sent": ("已发送到刻录工作站打印", "Sent to the burn station's printer"),
     "burn.reverify_hint": (
         "将光盘放入所选光驱后提交",
         "Put the disc in the chosen drive, then submit",

@@ -47,7 +47,7 @@ from collector.modules.burn.models import (
     JobState,
     Medium,
 )
-from collector.modules.burn.routes import JobsIn, create_jobs, xlsx_response
+from collector.modules.burn.routes import JobsIn, create_jobs, print_label, xlsx_response
 from collector.tabular import ImportErrors
 
 router = APIRouter(include_in_schema=False)
@@ -759,6 +759,7 @@ def disc_page(burn_disc_id: str, page: Page, session: SessionDep, runtime: Runti
             command=session.get(Command, disc.reverify_command_id)
             if disc.reverify_command_id
             else None,
+            label_sent=page.request.query_params.get("label") == "sent",
         ),
     )
 
@@ -785,6 +786,26 @@ def disc_location(
     )
     session.commit()
     return RedirectResponse(f"/burn/discs/{disc.id}", status_code=303)
+
+
+@router.post("/burn/discs/{burn_disc_id}/print-label", dependencies=OPERATE)
+def disc_print_label(
+    burn_disc_id: str, page: Page, form: CheckedForm, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    disc = archive.get_disc(session, burn_disc_id, page.visible)
+    if disc is None:
+        raise HTTPException(404, "unknown disc")
+    station_id = str(form.get("station_id") or "")
+    try:
+        print_label(session, runtime, disc, station_id, actor=page.user, ip=client_ip(page.request))
+    except service.BurnError as exc:
+        session.rollback()
+        return page.render(
+            "burn/error.html",
+            status_code=422,
+            **_common(page, error=str(exc), back=f"/burn/discs/{disc.id}"),
+        )
+    return RedirectResponse(f"/burn/discs/{disc.id}?label=sent", status_code=303)
 
 
 @router.post("/burn/discs/{burn_disc_id}/reverify", dependencies=OPERATE)

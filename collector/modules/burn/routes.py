@@ -15,6 +15,7 @@ from sqlmodel import Session
 from collector.api.deps import (
     CurrentPrincipal,
     PageParams,
+    Principal,
     PublisherDep,
     RuntimeDep,
     SessionDep,
@@ -512,6 +513,68 @@ def set_location(
     )
     session.commit()
     return _dump(disc)
+
+
+class PrintLabelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    station_id: str = Field(
+        default="",
+        max_length=64,
+        description="station to print on; default: the one that burned it",
+    )
+
+
+def print_label(
+    session: Session,
+    runtime: Any,
+    disc: Disc,
+    station_id: str,
+    *,
+    actor: Principal,
+    ip: str,
+) -> str:
+    """Send ``print_label`` for a disc and audit it (the page and the API); commits."""
+    command_id = archive.request_label(
+        session,
+        runtime.publisher,
+        runtime.settings.burn,
+        disc,
+        station_id=station_id or disc.station_id or "",
+        actor=actor_name(actor),
+    )
+    audit(
+        session,
+        actor=actor,
+        action="burn.label_reprint",
+        target_type="burn_disc",
+        target_id=disc.id,
+        centre_id=disc.centre_id,
+        ip=ip,
+        detail={"command": command_id},
+    )
+    session.commit()
+    return command_id
+
+
+@router.post("/discs/{burn_disc_id}/print-label", status_code=202, dependencies=OPERATE)
+def reprint_label(
+    burn_disc_id: str,
+    body: PrintLabelIn,
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: CurrentPrincipal,
+    visible: VisibleCentres,
+) -> dict[str, Any]:
+    """Print a disc's label again on a station of its centre."""
+    disc = _disc(session, burn_disc_id, visible)
+    try:
+        command_id = print_label(
+            session, runtime, disc, body.station_id, actor=principal, ip=client_ip(request)
+        )
+    except service.BurnError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return {"command_id": command_id}
 
 
 class ReverifyIn(BaseModel):
