@@ -47,7 +47,13 @@ from collector.modules.burn.models import (
     JobState,
     Medium,
 )
-from collector.modules.burn.routes import JobsIn, create_jobs, print_label, xlsx_response
+from collector.modules.burn.routes import (
+    JobsIn,
+    create_jobs,
+    print_label,
+    reverify_disc,
+    xlsx_response,
+)
 from collector.tabular import ImportErrors
 
 router = APIRouter(include_in_schema=False)
@@ -818,14 +824,8 @@ def disc_reverify(
     target = str(form.get("drive") or "")
     station_id, _, drive = target.partition("|")
     try:
-        command_id = archive.request_reverify(
-            session,
-            runtime.publisher,
-            runtime.settings.burn,
-            disc,
-            station_id=station_id,
-            drive=drive,
-            actor=page.user.username,
+        reverify_disc(
+            session, runtime, disc, station_id, drive, actor=page.user, ip=client_ip(page.request)
         )
     except service.BurnError as exc:
         session.rollback()
@@ -834,15 +834,4 @@ def disc_reverify(
             status_code=422,
             **_common(page, error=str(exc), back=f"/burn/discs/{disc.id}"),
         )
-    audit(
-        session,
-        actor=page.user,
-        action="burn.disc_reverify",
-        target_type="burn_disc",
-        target_id=disc.id,
-        centre_id=disc.centre_id,
-        ip=client_ip(page.request),
-        detail={"command": command_id},
-    )
-    session.commit()
     return RedirectResponse(f"/burn/discs/{disc.id}", status_code=303)

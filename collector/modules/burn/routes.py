@@ -16,7 +16,6 @@ from collector.api.deps import (
     CurrentPrincipal,
     PageParams,
     Principal,
-    PublisherDep,
     RuntimeDep,
     SessionDep,
     VisibleCentres,
@@ -524,14 +523,25 @@ class PrintLabelIn(BaseModel):
     )
 
 
+def _audited(
+    session: Session, disc: Disc, action: str, command_id: str, actor: Principal, ip: str
+) -> str:
+    audit(
+        session,
+        actor=actor,
+        action=action,
+        target_type="burn_disc",
+        target_id=disc.id,
+        centre_id=disc.centre_id,
+        ip=ip,
+        detail={"command": command_id},
+    )
+    session.commit()
+    return command_id
+
+
 def print_label(
-    session: Session,
-    runtime: Any,
-    disc: Disc,
-    station_id: str,
-    *,
-    actor: Principal,
-    ip: str,
+    session: Session, runtime: Any, disc: Disc, station_id: str, *, actor: Principal, ip: str
 ) -> str:
     """Send ``print_label`` for a disc and audit it (the page and the API); commits."""
     command_id = archive.request_label(
@@ -542,18 +552,30 @@ def print_label(
         station_id=station_id or disc.station_id or "",
         actor=actor_name(actor),
     )
-    audit(
+    return _audited(session, disc, "burn.label_reprint", command_id, actor, ip)
+
+
+def reverify_disc(
+    session: Session,
+    runtime: Any,
+    disc: Disc,
+    station_id: str,
+    drive: str,
+    *,
+    actor: Principal,
+    ip: str,
+) -> str:
+    """Send ``verify_disc`` for a disc put in a drive and audit it (page and API); commits."""
+    command_id = archive.request_reverify(
         session,
-        actor=actor,
-        action="burn.label_reprint",
-        target_type="burn_disc",
-        target_id=disc.id,
-        centre_id=disc.centre_id,
-        ip=ip,
-        detail={"command": command_id},
+        runtime.publisher,
+        runtime.settings.burn,
+        disc,
+        station_id=station_id,
+        drive=drive,
+        actor=actor_name(actor),
     )
-    session.commit()
-    return command_id
+    return _audited(session, disc, "burn.disc_reverify", command_id, actor, ip)
 
 
 @router.post("/discs/{burn_disc_id}/print-label", status_code=202, dependencies=OPERATE)
@@ -589,35 +611,23 @@ def reverify(
     body: ReverifyIn,
     request: Request,
     session: SessionDep,
-    publisher: PublisherDep,
     runtime: RuntimeDep,
     principal: CurrentPrincipal,
     visible: VisibleCentres,
 ) -> dict[str, Any]:
     disc = _disc(session, burn_disc_id, visible)
     try:
-        command_id = archive.request_reverify(
+        command_id = reverify_disc(
             session,
-            publisher,
-            runtime.settings.burn,
+            runtime,
             disc,
-            station_id=body.station_id,
-            drive=body.drive,
-            actor=actor_name(principal),
+            body.station_id,
+            body.drive,
+            actor=principal,
+            ip=client_ip(request),
         )
     except service.BurnError as exc:
         raise HTTPException(422, str(exc)) from exc
-    audit(
-        session,
-        actor=principal,
-        action="burn.disc_reverify",
-        target_type="burn_disc",
-        target_id=disc.id,
-        centre_id=disc.centre_id,
-        ip=client_ip(request),
-        detail={"command": command_id},
-    )
-    session.commit()
     return {"command_id": command_id}
 
 
