@@ -18,6 +18,7 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
+from burn_station.settings import LabelSettings
 from contract.payloads.burn import LabelSpec, ProjectRef
 
 FONT_CANDIDATES = (
@@ -65,7 +66,6 @@ def qr_data(archive_url: str, centre: str, project_number: str, disc_id: UUID) -
     )
 
 
-@functools.cache
 @dataclass(frozen=True)
 class DiscFace:
     """Which disc of a project's set a label is for."""
@@ -97,6 +97,7 @@ def label_data(centre: str, project: ProjectRef, spec: LabelSpec, disc: DiscFace
     )
 
 
+@functools.cache
 def font_name(path: Path | None = None) -> str:
     """Register a CJK font: the given TTF/TTC, a known system one, else the CID font
     STSong-Light (not embedded: the printer's PDF renderer supplies the glyphs)."""
@@ -170,3 +171,20 @@ def render(
     c.showPage()
     c.save()
     return dest
+
+
+def render_disc(
+    settings: LabelSettings,
+    centre: str,
+    project: ProjectRef,
+    spec: LabelSpec,
+    face: DiscFace,
+    dest: Path,
+) -> Path:
+    """The label PDF of one disc, at the station's label size and font."""
+    return render(
+        label_data(centre, project, spec, face),
+        dest,
+        diameter_mm=settings.size_mm,
+        font_path=settings.font_path,
+    )

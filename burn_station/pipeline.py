@@ -496,11 +496,8 @@ class Job:
                 volume_id=disc.volume_id,
                 burn_date=(disc.burned_at or datetime.now(UTC)).date(),
             )
-            labels.render(
-                labels.label_data(spec.centre, spec.project, spec.label, face),
-                pdf,
-                diameter_mm=self.settings.label.size_mm,
-                font_path=self.settings.label.font_path,
+            labels.render_disc(
+                self.settings.label, spec.centre, spec.project, spec.label, face, pdf
             )
             disc.label = pdf.relative_to(self.folder).as_posix()
             if spec.label.print and not disc.label_ref:

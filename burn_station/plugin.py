@@ -237,12 +237,7 @@ class BurnerPlugin:
             volume_id=args.volume_id,
             burn_date=args.burn_date,
         )
-        labels.render(
-            labels.label_data(args.centre, args.project, args.label, face),
-            pdf,
-            diameter_mm=self.settings.label.size_mm,
-            font_path=self.settings.label.font_path,
-        )
+        labels.render_disc(self.settings.label, args.centre, args.project, args.label, face, pdf)
         printed = ""
         if args.label.print:
             printer = printer_for(self.settings.label)

@@ -22,6 +22,7 @@ CSP = (
     "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; object-src 'none'; "
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
+_CSP = CSP.encode()
 NO_CSP_PREFIXES = ("/api/docs",)
 NOT_STORED = (b"text/html", b"application/json")
 
@@ -54,7 +55,7 @@ def _add(headers: list[tuple[bytes, bytes]], csp: bool) -> list[tuple[bytes, byt
     present = {name.lower() for name, _ in headers}
     extra = [(name, value) for name, value in _ALWAYS if name not in present]
     if csp and b"content-security-policy" not in present:
-        extra.append((b"content-security-policy", CSP.encode()))
+        extra.append((b"content-security-policy", _CSP))
     content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
     if b"cache-control" not in present and content_type.startswith(NOT_STORED):
         extra.append((b"cache-control", b"no-store"))

@@ -45,32 +45,34 @@ class LoginThrottle:
         if not ip:
             return
         with self._lock:
-            times = self._recent(ip)
+            now = self._clock()
+            times = self._recent(ip, now)
             if times is None or len(times) < self._limit:
                 return
-            wait = times[0] + self._window - self._clock()
+            wait = times[0] + self._window - now
         raise TooManyAttempts(max(1, int(wait + 0.999)))
 
     def failed(self, ip: str) -> None:
         if not ip:
             return
         with self._lock:
-            times = self._recent(ip)
+            now = self._clock()
+            times = self._recent(ip, now)
             if times is None:
                 times = self._failures[ip] = deque()
                 if len(self._failures) > MAX_ADDRESSES:
                     self._failures.popitem(last=False)
             self._failures.move_to_end(ip)
-            times.append(self._clock())
+            times.append(now)
             while len(times) > self._limit:
                 times.popleft()
 
-    def _recent(self, ip: str) -> deque[float] | None:
+    def _recent(self, ip: str, now: float) -> deque[float] | None:
         """The failures of ``ip`` still in the window (None when there are none)."""
         times = self._failures.get(ip)
         if times is None:
             return None
-        horizon = self._clock() - self._window
+        horizon = now - self._window
         while times and times[0] <= horizon:
             times.popleft()
         if not times:

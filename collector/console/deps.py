@@ -16,7 +16,6 @@ from starlette.datastructures import FormData
 from collector.api.deps import SESSION_COOKIE, CsrfDep, RuntimeDep, SessionDep
 from collector.auth import service as auth_service
 from collector.auth.models import User
-from collector.auth.permissions import Role
 from collector.auth.scope import visible_centre_ids
 from collector.console.i18n import LANG_COOKIE, LANGUAGES, request_language, translate
 from collector.console.menu import menu_for
@@ -165,8 +164,3 @@ def visible_row(page: PageContext, session: SessionDep, model: type[T], key: obj
     if row is None or getattr(row, "centre_id", None) not in page.visible:
         raise HTTPException(status_code=404, detail=page.t("not_found"))
     return row
-
-
-def sees_everything(user: User) -> bool:
-    """System administrators see rows of every centre, and rows of none (dead letters)."""
-    return user.role == Role.SYSTEM_ADMIN

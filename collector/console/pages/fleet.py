@@ -117,11 +117,9 @@ def devices_enrol(page: Page, form: CheckedForm, session: SessionDep) -> Respons
         session.rollback()
         return _devices_page(page, session, error=str(exc), status=422, form=values)
     password = devices_service.issue_broker_password(session, device)
-    response = page.render(
+    return page.render(  # no-store, as every page (security headers): it shows a password
         "device_enrolled.html", device=device_row(device, page.tz), password=password
     )
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def _visible_device(page: PageContext, session: SessionDep, device_id: str) -> Device:

@@ -12,6 +12,7 @@ from collector.api.deps import (
     RuntimeDep,
     SessionDep,
     client_ip,
+    sees_everything,
 )
 from collector.auth import service as auth_service
 from collector.auth.audit import audit
@@ -24,7 +25,6 @@ from collector.console.deps import (
     Page,
     PageContext,
     page_permission,
-    sees_everything,
     visible_row,
 )
 from collector.db_types import utcnow
@@ -211,7 +211,7 @@ def _tokens_page(
     query = scoped(select(ApiToken), ApiToken.centre_id, page.visible)
     tokens = session.exec(query.order_by(col(ApiToken.id).desc())).all()
     permissions = grantable_permissions(page)
-    response = page.render(
+    return page.render(  # no-store, as every page (security headers): it may show a token
         "tokens.html",
         status_code=status,
         tokens=tokens,
@@ -220,9 +220,6 @@ def _tokens_page(
         error=error,
         created=created,
     )
-    if created is not None:
-        response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def _visible_token(page: PageContext, session: SessionDep, token_id: int) -> ApiToken:

@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from collector.api import queries
 from collector.api.deps import (
     SessionDep,
+    sees_everything,
 )
 from collector.auth.models import AuditEntry
 from collector.auth.scope import scoped
@@ -19,7 +20,6 @@ from collector.console.deps import (
     PAGE_SIZE,
     Page,
     page_permission,
-    sees_everything,
 )
 
 router = APIRouter(include_in_schema=False)

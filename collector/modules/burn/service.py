@@ -462,12 +462,14 @@ def _wait(session: Session, job: BurnJob, message: str) -> None:
 
 def _started(session: Session, job: BurnJob) -> bool:
     """Whether a station ever worked on the job (it keeps what it fetched and staged)."""
+    if job.station_id is None:
+        return False
     count = session.exec(
         select(func.count())
         .select_from(BurnJobLog)
         .where(BurnJobLog.job_id == job.id, col(BurnJobLog.state).in_([s.value for s in STAGES]))
     ).one()
-    return bool(count) and job.station_id is not None
+    return bool(count)
 
 
 def dispatch(
@@ -644,8 +646,8 @@ def set_state(
                 message=error or message,
             )
         )
-    project = session.get(ArchiveProject, job.project_id)
-    if project is not None:
+    project = session.get(ArchiveProject, job.project_id) if changed else None
+    if project is not None:  # only a change of state can change the project's status
         session.flush()  # the query below sees this job's new state
         project.archive_status = project_status(session, project.id or 0)
         project.updated_at = utcnow()

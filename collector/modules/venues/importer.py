@@ -600,8 +600,8 @@ def _import_rows(
     build = builder.build
     width = max(positions.values()) + 1
     # Rows shorter than the header are padded with empty cells before picking.
-    pick = itemgetter(*[positions.get(key, width) for key, _ in TEXT_FIELDS])
-    padding = [""] * (width + 1)
+    pick = itemgetter(*[positions[key] for key, _ in TEXT_FIELDS])
+    padding = [""] * width
     limits = [limit for _, limit in TEXT_FIELDS]
     shortest = min(limits)
     labels = {c.key: c.label for c in SCAN_COLUMNS}

@@ -557,7 +557,8 @@ def _filters(request: Request) -> tuple[service.ScanFilters, dict[str, str]]:
     start = _day_bound(params["start"], end=False)
     end = _day_bound(params["end"], end=True)
     filters = service.ScanFilters(
-        **{k: params[k] for k in FILTER_KEYS},
+        **{k: params[k] for k in FILTER_KEYS if k != "unit_id"},
+        unit_id=int(params["unit_id"]) if params["unit_id"] else None,
         start=start.replace(tzinfo=UTC) if start else None,
         end=end.replace(tzinfo=UTC) if end else None,
     )

@@ -449,11 +449,6 @@ class ScanFilters(BaseModel):
     start: datetime | None = None
     end: datetime | None = None
 
-    @field_validator("unit_id", mode="before")
-    @classmethod
-    def _no_unit(cls, value: Any) -> Any:
-        return None if value == "" else value
-
 
 def _scan_query(session: Session, scope: VenueScope, f: ScanFilters) -> Any:
     query = select(VenueScan).where(
@@ -606,11 +601,6 @@ class StatsFilters(BaseModel):
     city: str = ""
     street: str = ""
     unit_id: int | None = None
-
-    @field_validator("unit_id", mode="before")
-    @classmethod
-    def _no_unit(cls, value: Any) -> Any:
-        return None if value == "" else value
 
 
 @dataclass
