@@ -74,6 +74,14 @@ LABELS: dict[str, tuple[str, str]] = {
     "burn.check_waiting": ("待检查", "Waiting"),
     "burn.player": ("开评标视频播放", "Video player"),
     "burn.download": ("下载原文件", "Download the original"),
+    "burn.transcoding": (
+        "正在转换为浏览器可播放的格式，完成后本页自动显示播放器",
+        "Converting for the browser; the player appears here when ready",
+    ),
+    "burn.transcode_failed": (
+        "视频转换失败（刷新页面可重试）",
+        "Conversion failed (reload to retry)",
+    ),
     "burn.schedule": ("计划", "Schedule"),
     "burn.schedule_name": ("计划名称", "Name"),
     "burn.frequency": ("频率", "Frequency"),

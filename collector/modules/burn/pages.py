@@ -47,9 +47,11 @@ from collector.modules.burn.models import (
     JobState,
     Medium,
 )
+from collector.modules.burn.playback import Playable
 from collector.modules.burn.routes import (
     JobsIn,
     create_jobs,
+    player_of,
     print_label,
     reverify_disc,
     xlsx_response,
@@ -443,11 +445,19 @@ def project_page(burn_project_id: int, page: Page, session: SessionDep) -> Respo
 
 
 @router.get("/burn/play/{burn_file_id}", dependencies=VIEW)
-def play_page(burn_file_id: str, page: Page, session: SessionDep) -> Response:
+def play_page(burn_file_id: str, page: Page, session: SessionDep, runtime: RuntimeDep) -> Response:
+    """The player; a video the browser cannot play is converted first, in the background,
+    and the page shows how far that has got and reloads itself until it is ready."""
     row = service.project_file(session, burn_file_id, page.visible)
     if row is None:
         raise HTTPException(404, "unknown file")
-    return page.render("burn/play.html", **_common(page, file=row))
+    ready = None
+    if service.is_video(row):
+        try:
+            ready = player_of(page.request, runtime).prepare(row)
+        except (RuntimeError, OSError) as exc:
+            ready = Playable(None, error=str(exc)[:300])
+    return page.render("burn/play.html", **_common(page, file=row, ready=ready))
 
 
 # -- schedules ------------------------------------------------------------------------------

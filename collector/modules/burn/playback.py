@@ -2,8 +2,9 @@
 
 A faststart MP4 with H.264 video (and AAC audio, if any) is served as stored. Anything else
 (HEVC from an NVR, MPEG-TS, MKV, …) is transcoded once with ffmpeg into an H.264/AAC
-faststart MP4 in a cache directory and served from there. ffprobe decides; its answer is
-cached per file.
+faststart MP4 in a cache directory and served from there, once made: the transcode runs in
+the background and the player page shows its progress. ffprobe decides; its answer is cached
+per file.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ VIDEO_SUFFIXES = (".mp4", ".mkv", ".ts", ".mov", ".avi", ".flv", ".m4v", ".webm"
 PLAYABLE_VIDEO = {"h264"}
 PLAYABLE_AUDIO = {"aac", "mp3"}
 CHUNK = 256 * 1024
+TRANSCODE_TIMEOUT_S = 6 * 3600
 
 
 @dataclass(frozen=True)
@@ -80,17 +82,44 @@ def local_path(store: FileStore, row: StoredFile, cache_dir: Path) -> Path:
     return copy
 
 
-class Player:
-    """Decides how a stored video is played and keeps the transcode cache."""
+@dataclass(frozen=True)
+class Playable:
+    """What the player can have now: a path to send, or how far its transcode has got."""
 
-    def __init__(self, *, store: FileStore, cache_dir: Path, ffmpeg: str, ffprobe: str) -> None:
+    path: Path | None
+    progress: float | None = None  # 0..1 while transcoding, when the duration is known
+    error: str = ""
+
+    @property
+    def transcoding(self) -> bool:
+        return self.path is None and not self.error
+
+
+@dataclass
+class _Transcode:
+    progress: float | None = None
+    error: str = ""
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class Player:
+    """Decides how a stored video is played and keeps the transcode cache.
+
+    A transcode runs in the background (at most ``workers`` at once, the rest wait their
+    turn), so neither a page nor a media request waits the minutes an hour of HEVC takes: the
+    player page shows its progress and reloads until the file is ready."""
+
+    def __init__(
+        self, *, store: FileStore, cache_dir: Path, ffmpeg: str, ffprobe: str, workers: int = 1
+    ) -> None:
         self.store = store
         self.cache_dir = cache_dir
         self.ffmpeg = ffmpeg
         self.ffprobe = ffprobe
         self._lock = threading.Lock()
-        self._file_locks: dict[str, threading.Lock] = {}
+        self._running: dict[str, _Transcode] = {}
         self._probes: dict[str, Probe] = {}
+        self._slots = threading.Semaphore(max(1, workers))
 
     def source_path(self, row: StoredFile) -> Path:
         return local_path(self.store, row, self.cache_dir)
@@ -102,36 +131,90 @@ class Player:
             self._probes[row.id] = cached
         return cached
 
-    def playable_path(self, row: StoredFile) -> Path:
-        """The file to send: the stored one when the browser can play it, else its H.264
-        transcode (made now, once, under a per-file lock)."""
+    def prepare(self, row: StoredFile) -> Playable:
+        """The stored file when the browser can play it, else its H.264 transcode once made;
+        until then its transcode is started (once) and its progress returned. A failed
+        transcode is reported once; asking again starts it anew."""
         source = self.source_path(row)
         if self.probe(row).playable:
-            return source
+            return Playable(source)
         target = self.cache_dir / f"{row.id}.mp4"
         if target.exists():
-            return target
+            return Playable(target)
         with self._lock:
-            lock = self._file_locks.setdefault(row.id, threading.Lock())
-        with lock:
-            if not target.exists():
-                self._transcode(source, target)
-        return target
+            state = self._running.get(row.id)
+            if state is None:
+                state = self._running[row.id] = _Transcode()
+                # a daemon thread: a transcode must not hold up the collector's shutdown
+                threading.Thread(
+                    target=self._run,
+                    args=(row.id, source, target, state),
+                    name=f"transcode-{row.id}",
+                    daemon=True,
+                ).start()
+            elif state.error:
+                del self._running[row.id]
+                return Playable(None, error=state.error)
+        if target.exists():
+            return Playable(target)
+        return Playable(None, progress=state.progress)
 
-    def _transcode(self, source: Path, target: Path) -> None:
+    def wait(self, row: StoredFile, timeout_s: float) -> Playable:
+        """:meth:`prepare`, then wait up to ``timeout_s`` for a transcode it started."""
+        ready = self.prepare(row)
+        state = self._running.get(row.id)
+        if ready.transcoding and state is not None and state.done.wait(timeout_s):
+            return self.prepare(row)
+        return ready
+
+    def _run(self, file_id: str, source: Path, target: Path, state: _Transcode) -> None:
+        try:
+            with self._slots:
+                self._transcode(source, target, state, self._probes[file_id].duration_s)
+        except Exception as exc:  # reported to the page; the next request retries
+            log.warning("transcode of %s failed: %s", source.name, exc)
+            state.error = str(exc)[:300] or type(exc).__name__
+        else:
+            with self._lock:
+                self._running.pop(file_id, None)
+        finally:
+            state.done.set()
+
+    def _transcode(
+        self, source: Path, target: Path, state: _Transcode, duration_s: float | None
+    ) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".part.mp4")
         cmd = [
             self.ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(source),
             "-map", "0:v:0", "-map", "0:a:0?", "-c:v", "libx264", "-preset", "veryfast",
             "-crf", "23", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k",
-            "-movflags", "+faststart", str(partial),
+            "-movflags", "+faststart", "-progress", "pipe:1", "-nostats", str(partial),
         ]  # fmt: skip
         log.info("transcoding %s for playback", source.name)
-        out = subprocess.run(cmd, capture_output=True, timeout=6 * 3600, check=False)
-        if out.returncode != 0:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        errors: list[bytes] = []
+        drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+        drain.start()
+        watchdog = threading.Timer(TRANSCODE_TIMEOUT_S, proc.kill)  # a hung ffmpeg ends too
+        watchdog.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if duration_s and line.startswith(b"out_time_us="):
+                    done_us = line.partition(b"=")[2].strip()
+                    if done_us.isdigit():
+                        state.progress = min(1.0, int(done_us) / 1e6 / duration_s)
+            code = proc.wait()
+        finally:
+            watchdog.cancel()
+        drain.join(5)
+        if code != 0:
             partial.unlink(missing_ok=True)
-            raise RuntimeError(f"ffmpeg failed: {out.stderr.decode(errors='replace')[-300:]}")
+            tail = b"".join(errors).decode(errors="replace")[-300:]
+            raise RuntimeError(f"ffmpeg failed: {tail}")
         os.replace(partial, target)
 
 

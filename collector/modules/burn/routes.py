@@ -655,6 +655,10 @@ def player_of(request: Request, runtime: Any) -> Player:
     return player
 
 
+MEDIA_WAIT_S = 15.0
+"""How long a media request waits for a transcode it started (a short clip is served at once)."""
+
+
 @router.get("/media/{file_id}", dependencies=VIEW, response_class=StreamingResponse)
 def media(
     file_id: str,
@@ -666,8 +670,10 @@ def media(
     original: Annotated[bool, Query(description="send the stored file, never a transcode")] = False,
 ) -> Response:
     """A project video for the console's player: seekable (``Range``, 206), transcoded to
-    H.264/AAC MP4 on first use when the browser cannot play the stored codec. Only files of
-    archive projects the user sees: ``burn.view`` is no licence to the whole file store."""
+    H.264/AAC MP4 on first use when the browser cannot play the stored codec (in the
+    background: a transcode not done within a few seconds answers 503 with ``Retry-After``).
+    Only files of archive projects the user sees: ``burn.view`` is no licence to the whole
+    file store."""
     row = service.project_file(session, file_id, visible)
     if row is None:
         raise HTTPException(404, f"unknown file {file_id}")
@@ -676,9 +682,19 @@ def media(
         path, media_type = player.source_path(row), row.content_type
     else:
         try:
-            path = player.playable_path(row)
+            ready = player.wait(row, MEDIA_WAIT_S)
         except (RuntimeError, OSError) as exc:
             raise HTTPException(502, f"cannot prepare the video: {exc}") from exc
+        if ready.error:
+            raise HTTPException(502, f"cannot prepare the video: {ready.error}")
+        if ready.path is None:
+            done = "" if ready.progress is None else f" ({ready.progress:.0%})"
+            raise HTTPException(
+                503,
+                f"the video is being converted for the browser{done}; try again shortly",
+                headers={"Retry-After": "10"},
+            )
+        path = ready.path
         media_type = "video/mp4"
     return range_response(
         range,

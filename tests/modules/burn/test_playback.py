@@ -103,3 +103,47 @@ def test_videos_of_another_centre_are_not_found(
     assert operator.get(f"/api/v1/burn/media/{mine.id}").status_code == 200
     assert operator.get(f"/api/v1/burn/media/{theirs.id}").status_code == 404
     assert operator.get(f"/burn/play/{theirs.id}").status_code == 404
+
+
+def test_a_long_transcode_runs_in_the_background_and_the_page_shows_its_progress(
+    client: TestClient,
+    runtime: ApiTestRuntime,
+    projects: list[ArchiveProject],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from collector.modules.burn import routes
+
+    monkeypatch.setattr(routes, "MEDIA_WAIT_S", 0.0)  # as if the video were hours long
+    data = make_video(tmp_path / "d.mkv", "-c:v", "mpeg4")
+    row = store_file(
+        runtime, "开标室.mkv", data, projects[0].number, content_type="video/x-matroska"
+    )
+    page = client.get(f"/burn/play/{row.id}").text
+    assert 'id="transcoding"' in page and 'http-equiv="refresh"' in page
+    assert "<video" not in page
+    busy = client.get(f"/api/v1/burn/media/{row.id}")
+    if busy.status_code == 503:  # still converting: the client is told when to come back
+        assert busy.headers["retry-after"] == "10"
+    player = client.app.state.burn_player  # type: ignore[attr-defined]
+    with Session(runtime.engine) as session:
+        stored = session.get(StoredFile, row.id)
+        assert stored is not None
+        assert player.wait(stored, 60).path is not None
+    page = client.get(f"/burn/play/{row.id}").text
+    assert f'src="/api/v1/burn/media/{row.id}"' in page and 'http-equiv="refresh"' not in page
+    ready = client.get(f"/api/v1/burn/media/{row.id}")
+    assert ready.status_code == 200 and ready.headers["content-type"] == "video/mp4"
+    out = tmp_path / "out.mp4"
+    out.write_bytes(ready.content)
+    assert probe("ffprobe", str(out)).playable
+
+
+def test_a_video_that_cannot_be_read_says_so_on_the_page(
+    client: TestClient, runtime: ApiTestRuntime, projects: list[ArchiveProject]
+) -> None:
+    row = store_file(runtime, "坏文件.mkv", b"not a video" * 100, projects[0].number,
+                     content_type="video/x-matroska")  # fmt: skip
+    page = client.get(f"/burn/play/{row.id}").text
+    assert 'class="error"' in page and "<video" not in page
+    assert client.get(f"/api/v1/burn/media/{row.id}").status_code == 502
