@@ -1,7 +1,9 @@
 // Live tables: a <table data-live="/sse/url"> gets "update" events of {items, gone};
 // each item's fields are written into the row's [data-field] cells. A table that also has
 // data-live-append (a log) adds a row for a new item, with a cell per <th data-field>, and
-// drops the rows of gone items. No framework, no CDN.
+// drops the rows of gone items. A table with data-live-reload="<field>" reloads the page when
+// an item's <field> differs from its row's data-<field> (e.g. a job that ends or starts again,
+// whose page then offers other actions). No framework, no CDN.
 (function () {
   "use strict";
   function render(table, field, value) {
@@ -26,6 +28,11 @@
     var row = findRow(table, item.id);
     if (!row && "liveAppend" in table.dataset) row = addRow(table, item);
     if (!row) return;
+    var key = table.dataset.liveReload;
+    if (key && row.dataset[key] !== undefined && String(item[key]) !== row.dataset[key]) {
+      window.location.reload();
+      return;
+    }
     row.querySelectorAll("[data-field]").forEach(function (cell) {
       var field = cell.dataset.field;
       cell.textContent = render(table, field, item[field]);

@@ -92,6 +92,7 @@ def job_row(job: BurnJob, tz: tzinfo, lang: str) -> dict[str, Any]:
         "message": job.error if job.state == JobState.FAILED and job.error else job.message,
         "station_id": job.station_id or "-",
         "updated_at": local_time(job.updated_at, tz),
+        "final": job.state.final,  # the job page reloads for its retry/cancel when it changes
     }
 
 

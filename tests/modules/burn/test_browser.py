@@ -123,6 +123,20 @@ def test_job_page_is_live_and_the_archive_finds_a_file(
                 event_envelope("burn1", 3, centre=CENTRE, type_="burn.disc", **disc)
             ).encode(),
         )
+
+        # the job fails while the page is open: the page reloads itself and offers the retry
+        assert browser.eval("!!document.getElementById('cancel')") is True
+        browser.eval("window.notReloaded = true")
+        state.update(stage="failed", progress=0.9, error="sr1: 刻录失败", failed_stage="burning")
+        station.publish_raw(
+            f"prtc/v1/{CENTRE}/burn1/event/burn.job_state",
+            json.dumps(
+                event_envelope("burn1", 4, centre=CENTRE, type_="burn.job_state", **state)
+            ).encode(),
+        )
+        browser.wait("!!document.getElementById('retry')", "retry offered", timeout=30)
+        assert browser.eval("window.notReloaded") is None  # a fresh page, not a patched one
+        assert browser.eval("!!document.getElementById('cancel')") is False
     finally:
         station.client.loop_stop()
         station.client.disconnect()
