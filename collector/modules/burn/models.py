@@ -10,7 +10,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Text, UniqueConstraint, false
 from sqlmodel import Column, Field, SQLModel
 
 from collector.db_types import JSONType, UTCDateTime, str_enum, utcnow
@@ -144,6 +144,12 @@ class BurnJob(SQLModel, table=True):
     medium: Medium = Field(default=Medium.DVD, sa_type=str_enum(Medium, 8))
     copies: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     station_id: str | None = Field(default=None, max_length=64, index=True)
+    station_chosen: bool = Field(
+        default=False,
+        sa_column=Column(Boolean, nullable=False, default=False, server_default=false()),
+        description="chosen by a person; else picked by dispatch and free to change until "
+        "a station starts the job",
+    )
     state: JobState = Field(default=JobState.QUEUED, sa_type=str_enum(JobState), index=True)
     failed_stage: str | None = Field(default=None, max_length=16)
     progress: float = 0.0

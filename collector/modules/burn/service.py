@@ -363,6 +363,7 @@ def create_job(
         medium=Medium(medium or settings.default_medium),
         copies=[CopyRole(c).value for c in copies],
         station_id=station_id or None,
+        station_chosen=bool(station_id),
         origin=origin,
         created_by=created_by,
         schedule_id=schedule_id,
@@ -432,8 +433,9 @@ def station_load(session: Session) -> dict[str, int]:
 
 
 def candidate_stations(session: Session, settings: BurnSettings, job: BurnJob) -> list[Device]:
-    """The job's own station (chosen, or the one that worked on it), else those of its centre."""
-    if job.station_id:
+    """The job's own station (chosen by a person, or one that worked on it, which keeps what
+    it fetched and staged), else those of its centre."""
+    if job.station_id and (job.station_chosen or _started(session, job)):
         device = session.get(Device, job.station_id)
         ok = device is not None and device.enabled and device.centre_id == job.centre_id
         return [device] if ok and device is not None else []
@@ -441,14 +443,20 @@ def candidate_stations(session: Session, settings: BurnSettings, job: BurnJob) -
 
 
 def pick_station(session: Session, settings: BurnSettings, job: BurnJob) -> Device | None:
-    """The candidate with room for one more job (online first, then the least loaded)."""
+    """The candidate with room for one more job (online first, then the least loaded). A job
+    whose picked station answered "busy" before starting it may go to any station of its
+    centre, that one last."""
     load = station_load(session)
     free = [
         d
         for d in candidate_stations(session, settings, job)
         if load.get(d.id, 0) < settings.max_jobs_per_station
     ]
-    return min(free, key=lambda d: (not d.online, load.get(d.id, 0), d.id), default=None)
+    return min(
+        free,
+        key=lambda d: (not d.online, d.id == job.station_id, load.get(d.id, 0), d.id),
+        default=None,
+    )
 
 
 def _wait(session: Session, job: BurnJob, message: str) -> None:
@@ -546,7 +554,7 @@ def requeue_busy(session: Session) -> int:
         .where(BurnJob.state == JobState.QUEUED, Command.state == CommandState.BUSY)
     ).all()
     for job, command in rows:
-        job.command_id = None
+        job.command_id = None  # a picked (not chosen) station is tried last next time
         job.message = "刻录工作站忙，重新排队"
         job.updated_at = utcnow()
         session.add(job)

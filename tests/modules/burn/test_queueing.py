@@ -170,3 +170,39 @@ def test_a_station_gets_its_share_and_busy_jobs_wait_again(
             next(j.id for j in jobs if j.project_number == "GC-2026-002")
         ]
     assert len(runtime.publisher.messages) == 6  # five jobs, one of them twice
+
+
+def test_a_busy_station_hands_a_picked_job_to_another_but_keeps_a_chosen_one(
+    client: TestClient, runtime: ApiTestRuntime, projects: list[ArchiveProject]
+) -> None:
+    from collector.devices.models import Device
+
+    runtime.settings.burn.max_jobs_per_station = 1
+    with Session(runtime.engine) as session:
+        session.add(Device(id="burn2", centre_id="c2", kind="burner", online=True))
+        session.commit()
+    picked = client.post("/api/v1/burn/jobs", json={"project_ids": [projects[0].id]}).json()[0]
+    chosen = client.post(
+        "/api/v1/burn/jobs", json={"project_ids": [projects[1].id], "station_id": "burn1"}
+    ).json()[0]
+
+    def command_of(job_id: str) -> Command | None:
+        with Session(runtime.engine) as session:
+            job = session.get(BurnJob, job_id)
+            assert job is not None
+            return session.get(Command, job.command_id) if job.command_id else None
+
+    first = command_of(picked["id"])
+    assert first is not None and first.device_id == "burn1"  # both free: the first by id
+    assert command_of(chosen["id"]) is None  # burn1 is full; the chosen job waits for it
+    with Session(runtime.engine) as session:  # burn1 answers "busy" (a re-verification)
+        row = session.get(Command, first.id)
+        assert row is not None
+        row.state, row.message = CommandState.BUSY, "1 running"
+        session.add(row)
+        session.commit()
+    send_waiting(runtime)  # type: ignore[arg-type]
+    again = command_of(picked["id"])
+    assert again is not None and again.device_id == "burn2"  # not back to the busy one
+    chosen_command = command_of(chosen["id"])
+    assert chosen_command is not None and chosen_command.device_id == "burn1"
