@@ -74,6 +74,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "burn.check_waiting": ("待检查", "Waiting"),
     "burn.player": ("开评标视频播放", "Video player"),
     "burn.download": ("下载原文件", "Download the original"),
+    "burn.allow_partial": ("允许录像不完整", "Allow incomplete video"),
+    "burn.allow_partial_hint": (
+        "硬盘录像机缺失部分时段时仍刻录已有录像，缺失时段记入光盘清单",
+        "Burn the NVR video there is when some of it is missing; the gaps go in the manifest",
+    ),
     "burn.transcoding": (
         "正在转换为浏览器可播放的格式，完成后本页自动显示播放器",
         "Converting for the browser; the player appears here when ready",

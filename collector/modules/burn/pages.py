@@ -390,6 +390,7 @@ def jobs_create(
             medium=Medium(str(form.get("medium"))) if form.get("medium") else None,
             copies=[CopyRole(str(v)) for v in form.getlist("copies")],
             station_id=str(form.get("station_id") or "") or None,
+            allow_partial_video=bool(form.get("allow_partial_video")),
             label_lines=[
                 line.strip()
                 for line in str(form.get("label_lines") or "").splitlines()

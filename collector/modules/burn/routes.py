@@ -145,6 +145,11 @@ class JobsIn(BaseModel):
     label_lines: list[Annotated[str, Field(max_length=60)]] = Field(
         default_factory=list, max_length=4, description="extra lines on the disc label"
     )
+    allow_partial_video: bool = Field(
+        default=False,
+        description="archive NVR video with gaps (e.g. footage the NVR lost), the missing "
+        "spans recorded in the manifest, instead of failing the job",
+    )
 
 
 def create_jobs(
@@ -179,6 +184,7 @@ def create_jobs(
                     origin=origin,
                     created_by=actor_name(principal),
                     label_lines=body.label_lines,
+                    allow_partial_video=body.allow_partial_video,
                 )
             )
         except service.BurnError as exc:
@@ -193,7 +199,11 @@ def create_jobs(
             target_id=job.id,
             centre_id=job.centre_id,
             ip=ip,
-            detail={"project": job.project_number, "medium": job.medium.value},
+            detail={
+                "project": job.project_number,
+                "medium": job.medium.value,
+                "allow_partial_video": body.allow_partial_video,
+            },
         )
     session.commit()
     for job in jobs:

@@ -301,6 +301,7 @@ def build_spec(
     label_lines: Sequence[str] = (),
     centre_name: str = "",
     archive_url: str = "",
+    allow_partial_video: bool = False,
 ) -> dict[str, Any]:
     sources = project_sources(session, settings, project)
     if not sources:
@@ -323,6 +324,7 @@ def build_spec(
                 "sources": sources,
                 "copies": [{"role": r, "count": n} for r, n in counts.items()],
                 "medium": Medium(job.medium).value,
+                "allow_partial_video": allow_partial_video,
                 "label": {
                     "centre_name": centre_name,
                     "archive_url": archive_url,
@@ -351,6 +353,7 @@ def create_job(
     import_id: int | None = None,
     dedupe_key: str | None = None,
     label_lines: Sequence[str] = (),
+    allow_partial_video: bool = False,
 ) -> BurnJob:
     """Add a queued job for one project (not committed; :func:`dispatch` sends it)."""
     copies = list(copies or settings.default_copies) or [CopyRole.ARCHIVE.value]
@@ -384,6 +387,7 @@ def create_job(
         label_lines=label_lines,
         centre_name=centre.name if centre is not None else "",
         archive_url=archive_url,
+        allow_partial_video=allow_partial_video,
     )
     project.archive_status = ArchiveStatus.QUEUED
     project.updated_at = utcnow()

@@ -133,10 +133,26 @@ def test_ticked_project_becomes_a_job_sent_to_the_station(
     assert str(spec.job_id) == job.id and spec.project.number == "GC-2026-001"
     assert [c.role for c in spec.copies] == ["archive", "offsite"]
     assert spec.sources[0].kind == "url"
+    assert spec.allow_partial_video is False  # NVR video with gaps fails unless allowed
     # a second job for the same project is refused while the first is under way
     assert tick(client, [projects[0].id or 0]).status_code == 422
     page = client.get("/burn").text
     assert "GC-2026-001" in page and 'data-live="/console/events/burn-jobs"' in page
+
+
+def test_a_job_may_allow_incomplete_nvr_video_from_the_console_and_the_api(
+    client: TestClient, runtime: ApiTestRuntime, projects: list[ArchiveProject]
+) -> None:
+    assert 'name="allow_partial_video"' in client.get("/burn/projects").text
+    assert tick(client, [projects[0].id or 0], allow_partial_video="1").status_code == 303
+    r = client.post(
+        "/api/v1/burn/jobs", json={"project_ids": [projects[1].id], "allow_partial_video": True}
+    )
+    assert r.status_code == 201, r.text
+    with Session(runtime.engine) as session:
+        jobs = session.exec(select(BurnJob)).all()
+        assert len(jobs) == 2
+        assert all(BurnJobSpec.model_validate(j.spec).allow_partial_video for j in jobs)
 
 
 def test_events_move_the_job_and_fill_the_archive(
