@@ -23,8 +23,8 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, insert, or_, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import and_, case, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, func
 
 from collector.db_types import table_of, utcnow
@@ -210,7 +210,7 @@ def judged_through(session: Session, centre_id: str) -> date | None:
     """The last day considered for the centre (the old shared mark until it has its own);
     None when never evaluated."""
     for name in (mark_name(centre_id), LEGACY_STATE):
-        state = session.get(State, name)
+        state = session.get(State, name, populate_existing=True)  # moved by others meanwhile
         if state is not None and state.watermark is not None:
             return _as_day(state.watermark)
     return None
@@ -221,6 +221,34 @@ def _set_mark(session: Session, centre_id: str, day: date) -> None:
     state.watermark = day_start_utc(day)
     state.last_run_at = utcnow()
     session.add(state)
+
+
+def _advance_mark(session: Session, centre_id: str, expected: date | None, day: date) -> bool:
+    """Move the centre's mark from ``expected`` to ``day``, unless someone moved it meanwhile
+    (an import or deletion reopening days, or another evaluation): compare and set, so a
+    reopening that lands while days are being judged is never overwritten. Does not commit."""
+    table = table_of(State)
+    name = mark_name(centre_id)
+    was = (
+        table.c.watermark.is_(None)
+        if expected is None
+        else table.c.watermark == day_start_utc(expected)
+    )
+    moved = session.execute(
+        update(table)
+        .where(table.c.name == name, was)
+        .values(watermark=day_start_utc(day), last_run_at=utcnow())
+    )
+    if moved.rowcount == 1:  # type: ignore[attr-defined]
+        return True
+    if session.get(State, name, populate_existing=True) is not None:
+        return False  # moved by someone else
+    try:  # the centre's first own mark (its days came from none or the old shared one)
+        with session.begin_nested():
+            session.add(State(name=name, watermark=day_start_utc(day), last_run_at=utcnow()))
+    except IntegrityError:  # another evaluation made it first
+        return False
+    return True
 
 
 def reopen_days(session: Session, centre_id: str, days: Iterable[date]) -> None:
@@ -276,12 +304,18 @@ def _evaluate_centre(
         return []
     known = known_days(session, centre_id, first - timedelta(days=span - 1), last)
     judged: list[tuple[date, int]] = []
+    own = session.get(State, mark_name(centre_id), populate_existing=True)
+    expected = _as_day(own.watermark) if own is not None and own.watermark is not None else None
     day = first
     while day <= last:
         if all(day - timedelta(days=k) in known for k in range(span)):
             judged.append((day, evaluate_alerts(session, day, days=span, centre_id=centre_id)))
-        _set_mark(session, centre_id, day)
+        if not _advance_mark(session, centre_id, expected, day):
+            session.rollback()  # reopened meanwhile: its own evaluation judges those days
+            log.info("venues: alert mark of %s moved during evaluation; stopping", centre_id)
+            break
         session.commit()
+        expected = day
         day += timedelta(days=1)
     return judged
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
@@ -127,3 +128,41 @@ def test_a_deletion_reopens_its_days_and_a_deleted_day_is_unknown_again(
     # no window over them is judged at all.
     assert nightly(runtime) == {}
     assert len(alerts(runtime)) == 2
+
+
+def test_an_import_landing_during_an_evaluation_keeps_its_days_reopened(
+    client: TestClient, runtime: ApiTestRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 03:00 job judges day by day; an import that commits in between moves the mark
+    back. The job must not then move it forward over the reopened days."""
+    from collector.modules.venues import alerts as rule
+
+    venue(runtime, "LOW", low=5)
+    assert upload(client, scans("LOW", {day(n): 10 for n in range(20, 12, -1)}))["alerts"] == 0
+    with Session(runtime.engine) as session:
+        judged = judged_through(session, "c1")
+    assert judged == day(1)
+    upload(client, scans("LOW", {day(n): 10 for n in range(12, 1, -1)}))  # more known days
+    with Session(runtime.engine) as session:  # as if the last days were not judged yet
+        rule._set_mark(session, "c1", day(8))
+        session.commit()
+    real = rule.evaluate_alerts
+    reopened: list[date] = []
+
+    def evaluate_while_an_import_commits(session: Session, as_of: date, **kw: object) -> int:
+        created = real(session, as_of, **kw)  # type: ignore[arg-type]
+        if not reopened:  # another connection reopens day 15 (a late import of that day)
+            with Session(runtime.engine) as other:
+                rule.reopen_days(other, "c1", [day(15)])
+                other.commit()
+            reopened.append(day(15))
+        return created
+
+    monkeypatch.setattr(rule, "evaluate_alerts", evaluate_while_an_import_commits)
+    nightly(runtime)
+    with Session(runtime.engine) as session:
+        assert judged_through(session, "c1") == day(16)  # the reopening was not overwritten
+    monkeypatch.setattr(rule, "evaluate_alerts", real)
+    nightly(runtime)  # the next evaluation judges from there
+    with Session(runtime.engine) as session:
+        assert judged_through(session, "c1") == day(1)
