@@ -114,6 +114,7 @@ def _file_store(source: FileStoreSource, target: Path, env: FetchEnv) -> Fetched
         source=f"file_store:{source.file_id}",
         sha256=source.sha256,
         decode_checked=source.decode_checked,
+        warning=source.warning,
     )
 
 

@@ -1,5 +1,6 @@
 """A job's state on disk (``<work_dir>/jobs/<job_id>/state.json``), written atomically after
-every step, so that a restarted station can fail a job cleanly and retry it from its stage."""
+every step, so that a restarted station can fail a job cleanly and retry it from its stage;
+and the outbox of NVR files queued for upload (``<work_dir>/outbox/``)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,17 @@ class DiscPlan(BaseModel):
     label_ref: str = ""
 
 
+class NvrUpload(BaseModel):
+    """A staged NVR file queued for the collector's file store; recorded once queued, so that
+    neither a retry nor a restart queues it again."""
+
+    nvr_key: str
+    part: int
+    disc_path: str
+    outbox: str  # the queued link, relative to the work directory; deleted once it ended
+    upload_id: str
+
+
 class JobState(BaseModel):
     spec: BurnJobSpec
     stage: Stage = "queued"
@@ -46,13 +58,18 @@ class JobState(BaseModel):
     fetched: dict[int, list[FetchedItem]] = Field(default_factory=dict)
     staged: list[StagedFile] | None = None
     discs: list[DiscPlan] = Field(default_factory=list)
+    nvr_uploads: list[NvrUpload] = Field(default_factory=list)
     updated_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
 class JobStore:
     def __init__(self, work_dir: Path) -> None:
+        self.work_dir = work_dir
         self.root = work_dir / "jobs"
         self.root.mkdir(parents=True, exist_ok=True)
+        self.outbox = work_dir / "outbox"
+        """NVR files waiting for their upload (``<job_id>/<nvr_key>_<part>/<name>``): outside
+        the job folders, so no clean-up of a job removes a file the uploader still reads."""
 
     def folder(self, job_id: UUID) -> Path:
         return self.root / str(job_id)

@@ -1,11 +1,13 @@
 """A burn job, stage by stage: fetching → staging (files, disc layout, images) → burning
 (each disc burned and verified in its drive, re-burned when bad) → verifying (every disc of
 every copy good) → labelling → done. Each stage's output is persisted before the next starts,
-so a retry resumes from the failed stage with what was already fetched and staged."""
+so a retry resumes from the failed stage with what was already fetched and staged. Once
+staging has checked it, the job's NVR video is queued for the collector's file store."""
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import shutil
 import threading
@@ -14,7 +16,8 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from pydantic import BaseModel
@@ -23,7 +26,7 @@ from burn_station import discfiles, labels, layout, xorriso
 from burn_station.drives import AttemptResult, BurnTask, DrivePool
 from burn_station.fetch import FetchEnv, fetch_source
 from burn_station.hashing import sha256_file
-from burn_station.jobstore import DiscPlan, JobState, JobStore
+from burn_station.jobstore import DiscPlan, JobState, JobStore, NvrUpload
 from burn_station.printing import LabelPrinter
 from burn_station.settings import BurnerSettings
 from burn_station.staging import StagedFile, Stager
@@ -33,7 +36,12 @@ from contract.payloads.burn import (
     BurnJobState,
     DiscFile,
     DiscManifest,
+    NvrClipMeta,
+    NvrIsapiSource,
+    NvrSource,
     RetryStage,
+    RtspSource,
+    nvr_key,
 )
 
 ORDER: tuple[RetryStage, ...] = ("fetching", "staging", "burning", "verifying", "labelling")
@@ -46,6 +54,11 @@ SPAN = {
 }
 
 Emit = Callable[[str, BaseModel], None]
+Upload = Callable[[Path, dict[str, str | int | float]], str]
+"""Queue a file with its metadata for the collector's file store; the upload id. The file is
+the station's to delete once the upload has ended (the plugin asks the agent to)."""
+
+log = logging.getLogger(__name__)
 
 
 class JobCancelled(Exception):
@@ -66,6 +79,7 @@ class Job:
         emit: Emit,
         progress: Callable[[float, str], None] = lambda f, m: None,
         transport: httpx.BaseTransport | None = None,
+        upload: Upload | None = None,
     ) -> None:
         self.state = state
         self.spec = state.spec
@@ -76,6 +90,8 @@ class Job:
         self._emit = emit
         self._progress = progress
         self.transport = transport
+        self.upload = upload
+        """Set when NVR video goes to the file store (``upload_nvr_video``)."""
         self.cancel = threading.Event()
         self.interrupted = False
         """Set when the station (not the operator) stopped the job: it ends failed, retryable."""
@@ -289,6 +305,107 @@ class Job:
                 self.state.staged = None
                 self.state.discs = []
                 self.store.save(self.state)
+        self.queue_nvr_uploads()
+
+    # -- NVR video for the collector's file store ------------------------------------------
+
+    def nvr_files(self) -> list[tuple[NvrSource, str, list[StagedFile]]]:
+        """Each NVR source of the job with its fetch's warning (archived incomplete) and its
+        staged files in time order (clips, then segments)."""
+        owners = [i for i in sorted(self.state.fetched) for _ in self.state.fetched[i]]
+        files: dict[int, list[StagedFile]] = {}
+        for f in self.state.staged or []:
+            if f.media == "video" and f.item is not None and f.item < len(owners):
+                files.setdefault(owners[f.item], []).append(f)
+        out = []
+        for i, source in enumerate(self.spec.sources):
+            if isinstance(source, NvrIsapiSource | RtspSource) and files.get(i):
+                items = self.state.fetched.get(i, [])
+                warning = "; ".join(item.warning for item in items if item.warning)
+                out.append((source, warning, files[i]))
+        return out
+
+    def queue_nvr_uploads(self) -> None:
+        """Queue the checked NVR video (every staged file of an NVR source) for the
+        collector's file store, once per job: each file queued is recorded in the job's state,
+        and a retry or a restart skips it. The job does not wait for the uploads; a file that
+        cannot be queued is reported and left out, never a reason to fail the job."""
+        upload = self.upload
+        if upload is None:
+            return
+        queued = {(u.nvr_key, u.part) for u in self.state.nvr_uploads}
+        count, errors = 0, []
+        for source, warning, files in self.nvr_files():
+            key = nvr_key(source)
+            for part, staged in enumerate(files, start=1):
+                if (key, part) in queued:
+                    continue
+                try:
+                    record = self._queue_nvr_file(
+                        upload, source, key, (part, len(files)), warning, staged
+                    )
+                except Exception as exc:
+                    job = self.spec.job_id
+                    log.warning("job %s: %s not queued: %s", job, staged.disc_path, exc)
+                    errors.append(f"{staged.disc_path}: {exc}")
+                    continue
+                self.state.nvr_uploads.append(record)
+                self.store.save(self.state)
+                count += 1
+        if count:
+            self.report(1.0, f"{count} NVR video file(s) queued for the file store", force=True)
+        if errors:
+            self.report(1.0, "NVR video not queued for the file store: " + "; ".join(errors))
+
+    def _queue_nvr_file(
+        self,
+        upload: Upload,
+        source: NvrSource,
+        key: str,
+        of: tuple[int, int],
+        warning: str,
+        f: StagedFile,
+    ) -> NvrUpload:
+        """Link the staged file into the outbox (copy it across file systems) and queue it as
+        part ``of[0]`` of ``of[1]``."""
+        part, parts = of
+        meta = NvrClipMeta(
+            project_number=self.spec.project.number,
+            nvr_key=key,
+            part=part,
+            parts=parts,
+            source_kind=source.kind,
+            nvr=_address(source),
+            camera=source.name,
+            room=source.room,
+            channel=source.channel,
+            window_start=source.start,
+            window_end=source.end,
+            job_id=str(self.spec.job_id),
+            warning=warning[:2000],
+        )
+        values = {k: v for k, v in meta.model_dump(mode="json").items() if v not in ("", None)}
+        name = PurePosixPath(f.disc_path).name
+        outbox = self.store.outbox / str(self.spec.job_id) / f"{key}_{part:02d}" / name
+        outbox.parent.mkdir(parents=True, exist_ok=True)
+        outbox.unlink(missing_ok=True)  # left by a run that stopped before recording it
+        staged = self.folder / "stage" / f.path
+        try:
+            os.link(staged, outbox)
+        except OSError:
+            shutil.copyfile(staged, outbox)
+        try:
+            upload_id = upload(outbox, values)
+        except BaseException:
+            outbox.unlink(missing_ok=True)
+            raise
+        return NvrUpload(
+            nvr_key=key,
+            part=part,
+            disc_path=f.disc_path,
+            outbox=outbox.relative_to(self.store.work_dir).as_posix(),
+            upload_id=upload_id,
+        )
 
     def plan_discs(self, staged: list[StagedFile], capacity: int) -> None:
         self.state.staged = staged
@@ -509,6 +626,15 @@ class Job:
             self.report((n + 1) / len(self.state.discs), f"label {disc.volume_id}")
         if errors:
             raise RuntimeError("printing failed: " + "; ".join(errors))
+
+
+def _address(source: NvrSource) -> str:
+    """The NVR's address as the source names it, without any user or password in it."""
+    url = source.base_url if isinstance(source, NvrIsapiSource) else source.url
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    return url[:500]
 
 
 def clean_after(stage: RetryStage, state: JobState, folder: Path) -> None:

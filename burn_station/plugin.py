@@ -26,6 +26,7 @@ from burn_station.printing import printer_for
 from burn_station.settings import BurnerSettings
 from contract.payloads.burn import (
     FINAL_STAGES,
+    NVR_VIDEO_KIND,
     BurnJobRef,
     BurnJobResult,
     BurnJobSpec,
@@ -77,6 +78,7 @@ class BurnerPlugin:
 
     def start(self) -> None:
         self._recover()
+        self.sweep_outbox(orphans=True)
         self.pool.start()
         for drive in self.pool.drives.values():
             drive.detect()
@@ -119,6 +121,46 @@ class BurnerPlugin:
     def _emit(self, event_type: str, payload: BaseModel) -> None:
         self.ctx.emit(event_type, payload)
 
+    # -- NVR video for the file store ------------------------------------------------------
+
+    def _upload(self, path: Path, meta: dict[str, str | int | float]) -> str:
+        """Queue an outbox file; the uploader deletes it once the collector holds it."""
+        return self.ctx.upload(path, kind=NVR_VIDEO_KIND, meta=meta, delete_after=True)
+
+    def sweep_outbox(self, *, orphans: bool = False) -> int:
+        """Delete outbox files whose upload has ended without the uploader deleting them (it
+        failed for good, or the agent forgot it); with ``orphans`` (at start, no job running)
+        also files no job recorded (the station stopped between linking and queuing one).
+        Returns how many files were deleted."""
+        root = self.store.outbox
+        if not root.is_dir():
+            return 0
+        deleted = 0
+        kept: set[Path] = set()
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+            try:
+                state = self.store.load(UUID(folder.name))
+            except ValueError:
+                state = None
+            for record in state.nvr_uploads if state is not None else []:
+                path = self.settings.work_dir / record.outbox
+                if not path.exists():
+                    continue
+                if self.ctx.upload_state(record.upload_id) == "pending":
+                    kept.add(path)
+                else:
+                    path.unlink(missing_ok=True)
+                    deleted += 1
+        if orphans:
+            for path in sorted(root.rglob("*")):
+                if path.is_file() and path not in kept:
+                    path.unlink(missing_ok=True)
+                    deleted += 1
+        for path in sorted(root.rglob("*"), reverse=True):  # empty folders, deepest first
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        return deleted
+
     # -- jobs ------------------------------------------------------------------------------
 
     def _run(self, state: JobState, request: CommandRequest, from_stage: str) -> BurnJobResult:
@@ -131,6 +173,7 @@ class BurnerPlugin:
             emit=self._emit,
             progress=request.progress,
             transport=self.transport,
+            upload=self._upload if self.settings.upload_nvr_video else None,
         )
         job_id = state.spec.job_id
         with self._lock:
@@ -159,6 +202,10 @@ class BurnerPlugin:
             done.set()
             with self._lock:
                 self._jobs.pop(job_id, None)
+            try:
+                self.sweep_outbox()
+            except (OSError, RuntimeError) as exc:  # housekeeping: never a job's failure
+                self.ctx.logger.warning("outbox sweep failed: %s", exc)
 
     def _burn(self, request: CommandRequest) -> BurnJobResult:
         spec = BurnJobSpec.model_validate(dict(request.args))

@@ -104,6 +104,13 @@ class BurnerSettings(BaseModel):
     )
     video_gap_tolerance_pct: float = Field(default=1.0, ge=0, le=100)
     keep_images: bool = Field(default=False, description="keep ISO images after a job")
+    upload_nvr_video: bool = Field(
+        default=True,
+        description="once a job's staging has checked it, queue the NVR video it fetched "
+        "(each staged segment) for the collector's file store through the agent's uploader "
+        "([uploads]): it plays in the console and later jobs take it from there instead of "
+        "the NVR, which overwrites its disk after some weeks",
+    )
     fetch_workers: int = Field(
         default=3,
         ge=1,

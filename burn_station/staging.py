@@ -56,6 +56,8 @@ class StagedFile(BaseModel):
     duration_s: float | None = None
     codec: str = ""
     source: str = ""
+    item: int | None = None
+    """Index of the fetched item it was staged from (None in states of older stations)."""
 
 
 def remux_args(
@@ -271,7 +273,10 @@ class Stager:
         out: list[StagedFile] = []
         for n, item in enumerate(items):
             self.raise_failed_check()
-            out.extend(self.stage(n, item))
+            staged = self.stage(n, item)
+            for f in staged:
+                f.item = n
+            out.extend(staged)
             self.on_item(n + 1, len(items))
         self.raise_failed_check()
         return out

@@ -112,12 +112,19 @@ class PluginContext(Protocol):
         ...
 
     def upload(
-        self, path: Path | str, *, kind: str, meta: Mapping[str, StatusValue] | None = None
+        self,
+        path: Path | str,
+        *,
+        kind: str,
+        meta: Mapping[str, StatusValue] | None = None,
+        delete_after: bool | None = None,
     ) -> str:
         """Queue a finished file for upload to the collector's file store (durably, with its
         SHA-256 computed now) and return the upload id; ``agent.file_uploaded`` follows once the
-        collector holds it. Raises OSError when the file cannot be read, RuntimeError when the
-        agent has no uploader."""
+        collector holds it. ``delete_after``: delete the file once the collector holds it
+        (True), keep it (False), or as the agent's ``[uploads] delete_after_upload`` says
+        (None). Raises OSError when the file cannot be read, RuntimeError when the agent has
+        no uploader."""
         ...
 
     def upload_state(self, upload_id: str) -> str | None:

@@ -119,10 +119,19 @@ class _Context:
     def call_action(self, action: str, args: Mapping[str, Any] | None = None) -> Any:
         return self._executor.call(action, args)
 
-    def upload(self, path: Path | str, *, kind: str, meta: Mapping[str, Any] | None = None) -> str:
+    def upload(
+        self,
+        path: Path | str,
+        *,
+        kind: str,
+        meta: Mapping[str, Any] | None = None,
+        delete_after: bool | None = None,
+    ) -> str:
         if self._uploader is None:
             raise RuntimeError("this agent has no uploader")
-        return self._uploader.enqueue(path, kind=kind, meta=dict(meta or {}))
+        return self._uploader.enqueue(
+            path, kind=kind, meta=dict(meta or {}), delete_after=delete_after
+        )
 
     def upload_state(self, upload_id: str) -> str | None:
         return None if self._uploader is None else self._uploader.state(upload_id)

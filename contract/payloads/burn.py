@@ -25,11 +25,17 @@ verified disc (also for a disc that failed verification and was burned again),
 Every disc carries a ``MANIFEST.json`` (:class:`DiscManifest`) next to ``SHA256SUMS`` and
 ``index.html``; it is defined here because it is a format kept for fifteen years that both the
 station and the archive read.
+
+NVR video a station fetched and checked goes to the collector's file store too (uploads of
+kind :data:`NVR_VIDEO_KIND` with :class:`NvrClipMeta`), so it can be watched in the console
+and outlives the NVR's disk; :func:`nvr_key`, computed alike on both sides, tells a later job
+that the video of a source is already stored.
 """
 
 from __future__ import annotations
 
-from datetime import date
+import hashlib
+from datetime import UTC, date
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -97,6 +103,12 @@ class FileStoreSource(_Spec):
         default=False,
         description="these bytes (this SHA-256) passed a full decode check at the collector: "
         "a station that stages them unchanged need not decode them again",
+    )
+    warning: str = Field(
+        default="",
+        max_length=2000,
+        description="what the file lacks (NVR video a station archived incomplete, see "
+        "NvrClipMeta): repeated in the manifest's warnings like a fetch's own",
     )
 
 
@@ -175,6 +187,62 @@ Source = Annotated[
     FileStoreSource | UrlSource | FolderSource | NvrIsapiSource | RtspSource,
     Field(discriminator="kind"),
 ]
+
+# -- NVR video kept in the file store ------------------------------------------------------
+
+NvrSource = NvrIsapiSource | RtspSource
+NVR_KINDS: tuple[str, ...] = ("nvr_isapi", "rtsp")
+NVR_VIDEO_KIND = "nvr_video"
+"""Upload kind (``meta.kind``) of the checked NVR video a burn station keeps in the file store."""
+
+
+def nvr_key(source: NvrSource) -> str:
+    """A stable key of an NVR source and its window: the same video asked for twice (by two
+    jobs, or by the station and then the collector) has the same key. It names the NVR (kind,
+    ``base_url`` or ``url`` template, channel, ISAPI stream, RTSP ``max_duration_s``) and the
+    window in UTC to the second; not the credentials, the clock settings or the file name,
+    which change how the video is asked for, not which video it is. 16 hex digits."""
+    if isinstance(source, NvrIsapiSource):
+        where = [source.kind, source.base_url.rstrip("/"), str(source.channel), str(source.stream)]
+    else:
+        cap = "" if source.max_duration_s is None else repr(float(source.max_duration_s))
+        where = [source.kind, source.url, str(source.channel), cap]
+    window = [t.astimezone(UTC).isoformat(timespec="seconds") for t in (source.start, source.end)]
+    return hashlib.sha256("\n".join([*where, *window]).encode()).hexdigest()[:16]
+
+
+class NvrClipMeta(BaseModel):
+    """``meta`` of an NVR clip a burn station uploads (kind :data:`NVR_VIDEO_KIND`) once the
+    job's staging has checked it: one file per staged segment, ``part`` of ``parts`` of the
+    source's video (1-based, in time order). The collector lists these with the project's
+    recordings (``project_number``), keeps the oldest file per (``nvr_key``, ``part``), and a
+    later job takes the stored parts instead of asking the NVR again once every part is there.
+    Values are strings and numbers only (the uploader's metadata); the uploader adds ``kind``
+    and ``upload_id``, which this model ignores."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    project_number: str = Field(min_length=1, max_length=64)
+    nvr_key: str = Field(pattern=r"^[0-9a-f]{16}$")
+    part: int = Field(ge=1)
+    parts: int = Field(ge=1)
+    source_kind: Literal["nvr_isapi", "rtsp"]
+    nvr: str = Field(default="", max_length=500, description="base URL or URL template")
+    camera: str = Field(default="", max_length=200, description="the source's name")
+    room: str = Field(default="", max_length=64)
+    channel: int | None = None
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    job_id: str = Field(default="", max_length=64)
+    warning: str = Field(
+        default="", max_length=2000, description="the source was archived incomplete (why)"
+    )
+
+    @model_validator(mode="after")
+    def _part_of_parts(self) -> NvrClipMeta:
+        if self.part > self.parts:
+            raise ValueError("part beyond parts")
+        return self
 
 
 class CopySpec(_Spec):

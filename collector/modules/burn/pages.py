@@ -440,6 +440,7 @@ def project_page(burn_project_id: int, page: Page, session: SessionDep) -> Respo
             recordings=recordings,
             videos=[f for f in recordings if service.is_video(f)],
             checks=recording_check.checks_for(session, recordings),
+            clips={f.id: clip for f in recordings if (clip := service.nvr_clip(f)) is not None},
             jobs=[j for j in jobs if j.project_id == project.id],
             discs=[h for h in discs if h.disc.project_id == project.id],
         ),

@@ -98,6 +98,8 @@ def get_project(
                 # true / false once the decode check of these bytes is made, else null
                 "decode_ok": checks[f.id].ok if f.id in checks else None,
                 "decode_detail": checks[f.id].detail if f.id in checks else "",
+                # an NVR clip a burn station stored (contract NvrClipMeta), else null
+                "nvr": clip.model_dump(mode="json") if (clip := service.nvr_clip(f)) else None,
             }
             for f in recordings
         ],

@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
@@ -43,7 +43,17 @@ from collector.modules.burn.settings import BurnSettings
 from collector.modules.experts import service as experts
 from collector.publisher import Publisher
 from contract.ids import uuid7
-from contract.payloads.burn import BurnJobRef, BurnJobSpec, RetryArgs
+from contract.payloads.burn import (
+    NVR_KINDS,
+    BurnJobRef,
+    BurnJobSpec,
+    NvrClipMeta,
+    NvrIsapiSource,
+    RetryArgs,
+    RtspSource,
+    Source,
+    nvr_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -211,9 +221,11 @@ def failing_repeatedly(session: Session, project_id: int, limit: int) -> bool:
 def project_recordings(session: Session, project: ArchiveProject) -> list[StoredFile]:
     """Complete files in the file store of the project's centre that belong to it: the
     evaluation-room recordings linked to one of its sessions (experts module), and files whose
-    uploader tagged them with its number (``meta.project`` or ``meta.project_number``)."""
+    uploader tagged them with its number (``meta.project`` or ``meta.project_number``), among
+    them the NVR video burn stations upload. Oldest first; of NVR clips stored twice (the same
+    ``nvr_key`` and ``part``, e.g. fetched by two jobs) only the oldest."""
     meta = col(StoredFile.meta)
-    return list(
+    rows = list(
         session.exec(
             select(StoredFile)
             .where(
@@ -230,6 +242,63 @@ def project_recordings(session: Session, project: ArchiveProject) -> list[Stored
             .order_by(col(StoredFile.created_at), col(StoredFile.id))
         )
     )
+    seen: set[tuple[str, int]] = set()
+    unique = []
+    for row in rows:
+        clip = nvr_clip(row)
+        if clip is not None:
+            if (clip.nvr_key, clip.part) in seen:
+                continue
+            seen.add((clip.nvr_key, clip.part))
+        unique.append(row)
+    return unique
+
+
+def nvr_clip(row: StoredFile) -> NvrClipMeta | None:
+    """What a stored file says of the NVR video it is (a burn station's upload, see
+    :class:`~contract.payloads.burn.NvrClipMeta`); None for any other file."""
+    if "nvr_key" not in row.meta:
+        return None
+    try:
+        return NvrClipMeta.model_validate(row.meta)
+    except ValidationError:
+        return None
+
+
+def stored_nvr_keys(
+    recordings: Collection[StoredFile], *, allow_partial_video: bool = False
+) -> set[str]:
+    """Keys of the NVR video the file store holds whole, among ``recordings`` (as
+    :func:`project_recordings` gives them): every part from 1 to ``parts``, each uploaded
+    complete. Video a station archived incomplete (``warning``) counts only for a job that
+    allows partial video: for any other the NVR is asked again, it may still have it all."""
+    clips: dict[str, list[NvrClipMeta]] = {}
+    for row in recordings:
+        clip = nvr_clip(row)
+        if clip is not None:
+            clips.setdefault(clip.nvr_key, []).append(clip)
+    return {
+        key
+        for key, parts in clips.items()
+        if len({c.parts for c in parts}) == 1
+        and sorted(c.part for c in parts) == list(range(1, parts[0].parts + 1))
+        and (allow_partial_video or not any(c.warning for c in parts))
+    }
+
+
+_SOURCE: TypeAdapter[Any] = TypeAdapter(Source)
+
+
+def source_nvr_key(source: dict[str, Any]) -> str | None:
+    """The :func:`~contract.payloads.burn.nvr_key` of an NVR source (as a job sends it); None
+    for any other source."""
+    if source.get("kind") not in NVR_KINDS:
+        return None
+    try:
+        model = _SOURCE.validate_python(source)
+    except ValidationError:
+        return None
+    return nvr_key(model) if isinstance(model, NvrIsapiSource | RtspSource) else None
 
 
 def file_project(session: Session, row: StoredFile) -> ArchiveProject | None:
@@ -263,15 +332,39 @@ def is_video(row: StoredFile) -> bool:
 
 
 def project_sources(
-    session: Session, settings: BurnSettings, project: ArchiveProject
+    session: Session,
+    settings: BurnSettings,
+    project: ArchiveProject,
+    *,
+    allow_partial_video: bool = False,
 ) -> list[dict[str, Any]]:
     """Everything a job for this project fetches: its recordings, its rooms' NVR video of its
     sessions (:mod:`~collector.modules.burn.cameras`), then the sources named by hand.
     A recording whose bytes passed their decode check here is marked so, and the station does
-    not decode it again when it puts it on the disc as it is."""
+    not decode it again when it puts it on the disc as it is.
+
+    NVR video a station already stored whole (:func:`stored_nvr_keys`) comes from the file
+    store, as recordings: its NVR source is left out, and the NVR, which overwrites its disk
+    after some weeks, is not asked again. An NVR source that is still fetched leaves out the
+    parts of its video stored so far, so nothing is on the disc twice. A stored clip archived
+    incomplete carries its warning into the disc's manifest."""
     recordings = project_recordings(session, project)
-    checks = checks_for(session, recordings)
+    stored = stored_nvr_keys(recordings, allow_partial_video=allow_partial_video)
+    asked: set[str] = set()
+
+    def keep(source: dict[str, Any]) -> bool:
+        key = source_nvr_key(source)
+        if key is not None and key not in stored:
+            asked.add(key)
+        return key is None or key not in stored
+
     cameras = [validate_source(s) for s in camera_sources(session, settings, project)]
+    cameras = [s for s in cameras if keep(s)]
+    by_hand = [s for s in project.sources if keep(s)]
+    recordings = [
+        f for f in recordings if (clip := nvr_clip(f)) is None or clip.nvr_key not in asked
+    ]
+    checks = checks_for(session, recordings)
     sources: list[dict[str, Any]] = [
         {
             "kind": "file_store",
@@ -282,10 +375,18 @@ def project_sources(
             "size": f.size,
             "media": "video" if is_video(f) else "auto",
             "decode_checked": f.id in checks and checks[f.id].ok,
+            **_warning(f),
         }
         for f in recordings
     ]
-    return sources + cameras + list(project.sources)
+    return sources + cameras + by_hand
+
+
+def _warning(row: StoredFile) -> dict[str, str]:
+    """``warning`` of a stored NVR clip archived incomplete; sent only when there is one, so
+    that other jobs stay readable by stations that predate it."""
+    clip = nvr_clip(row)
+    return {"warning": clip.warning} if clip is not None and clip.warning else {}
 
 
 # -- jobs -----------------------------------------------------------------------------------
@@ -303,7 +404,7 @@ def build_spec(
     archive_url: str = "",
     allow_partial_video: bool = False,
 ) -> dict[str, Any]:
-    sources = project_sources(session, settings, project)
+    sources = project_sources(session, settings, project, allow_partial_video=allow_partial_video)
     if not sources:
         raise BurnError(f"项目 {project.number} 没有可刻录的数据源（录像、NVR 时段或文档）")
     counts: dict[str, int] = {}
