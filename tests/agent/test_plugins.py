@@ -123,8 +123,9 @@ def test_sim_emits_at_a_steady_rate_up_to_count(make_agent: Make) -> None:
         5,
         "30 events",
     )
-    elapsed = time.monotonic() - started
-    assert 0.5 < elapsed < 1.6  # 30 events at 40/s take ~0.73 s
+    # Paced, not emitted at once: 30 events at 40/s take at least ~0.73 s. No upper bound:
+    # a loaded machine (CI, benchmarks alongside) only makes it slower.
+    assert time.monotonic() - started > 0.5
     time.sleep(0.2)
     generated = [e for t in ("sim.reading", "sim.access", "sim.bulk") for e in events(agent, t)]
     generated.sort(key=lambda e: e["seq"])
