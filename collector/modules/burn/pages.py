@@ -460,7 +460,9 @@ def play_page(burn_file_id: str, page: Page, session: SessionDep, runtime: Runti
             ready = player_of(page.request, runtime).prepare(row)
         except (RuntimeError, OSError) as exc:
             ready = Playable(None, error=str(exc)[:300])
-    return page.render("burn/play.html", **_common(page, file=row, ready=ready))
+    return page.render(
+        "burn/play.html", **_common(page, file=row, ready=ready, clip=service.nvr_clip(row))
+    )
 
 
 # -- schedules ------------------------------------------------------------------------------

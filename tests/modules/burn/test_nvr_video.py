@@ -152,7 +152,8 @@ def test_the_stations_nvr_video_plays_in_the_console_and_spares_the_nvr(
     assert "分段 1/2" in page and "分段 2/2" in page
     for f in stored:
         assert f"/burn/play/{f.id}" in page
-        assert operator.get(f"/burn/play/{f.id}").status_code == 200
+        player = operator.get(f"/burn/play/{f.id}")
+        assert player.status_code == 200 and "NVR录像" in player.text and "通道 1" in player.text
         whole = operator.get(f"/api/v1/burn/media/{f.id}")
         assert whole.status_code == 200 and hashlib.sha256(whole.content).hexdigest() == f.sha256
         part = operator.get(f"/api/v1/burn/media/{f.id}", headers={"Range": "bytes=0-99"})
