@@ -39,6 +39,7 @@ add_labels(
         "venues.scans": ("扫码进场信息查询", "Scan query"),
         "venues.stats": ("扫码统计查询", "Scan statistics"),
         "venues.alerts": ("“扫码”预警", "Scan alerts"),
+        "venues.total_more": ("共 {n}+ 条", "More than {n}"),
     }
 )
 register_menu(
@@ -403,9 +404,7 @@ def _import_page(
     import and deletion, and the records (the query page's table, newest first)."""
     settings = runtime.settings.venues
     scope = _scope(page, session)
-    rows, total, units = service.query_scans(
-        session, scope, service.ScanFilters(), limit=LIMIT, offset=offset
-    )
+    found = service.query_scans(session, scope, service.ScanFilters(), limit=LIMIT, offset=offset)
     return page.render(
         "venues/import.html",
         status_code=status,
@@ -417,10 +416,7 @@ def _import_page(
         centres=sorted(page.visible),
         message=message,
         error=error,
-        scans=scan_rows(rows, units, unmasked=False),
-        total=total,
-        offset=offset,
-        limit=LIMIT,
+        **_scan_list(found, offset, "/venue-import?"),
     )
 
 
@@ -582,22 +578,30 @@ def scans_page(
 ) -> Response:
     filters, params = _filters(request)
     scope = _scope(page, session)
-    rows, total, units = service.query_scans(
-        session, scope, filters, limit=LIMIT, offset=_offset(offset)
-    )
+    found = service.query_scans(session, scope, filters, limit=LIMIT, offset=_offset(offset))
     return page.render(
         "venues/scans.html",
         units=_unit_choices(session, scope),
-        scans=scan_rows(rows, units, unmasked=False),
-        total=total,
-        offset=_offset(offset),
-        limit=LIMIT,
+        **_scan_list(found, _offset(offset), "?" + urlencode(params) + "&"),
         filters=params,
-        query=urlencode(params) + "&",
         can_export=has_permission(page.user, "export"),
         export_query=_export_query(params, filters),
         retention_days=runtime.settings.venues.retention_days,
     )
+
+
+def _scan_list(found: service.ScanPage, offset: int, href: str) -> dict[str, Any]:
+    """The table and pager (``venues/_scan_pager.html``) of the two scan lists: ``total``
+    is shown as “共 10,000+ 条” when ``more`` (the count stopped at ``COUNT_LIMIT``)."""
+    return {
+        "scans": scan_rows(found.rows, found.units, unmasked=False),
+        "total": found.total,
+        "more": found.more,
+        "has_next": found.has_next,
+        "offset": offset,
+        "limit": LIMIT,
+        "pager_href": href,
+    }
 
 
 def _unit_choices(session: Session, scope: VenueScope) -> list[VenueUnit]:

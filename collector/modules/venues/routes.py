@@ -249,6 +249,9 @@ class ScanOut(BaseModel):
 class ScanPageOut(BaseModel):
     items: list[ScanOut]
     total: int
+    total_is_lower_bound: bool = False
+    """True when more than ``total`` records match: the count stops at
+    ``service.COUNT_LIMIT`` (10,000), or, further on, at the end of this page."""
 
 
 def scan_rows(
@@ -342,11 +345,14 @@ def list_scans(
     page: PageParams,
     filters: FiltersDep,
 ) -> ScanPageOut:
-    rows, total, units = service.query_scans(
-        session, scope, filters, limit=page.limit, offset=page.offset
-    )
+    found = service.query_scans(session, scope, filters, limit=page.limit, offset=page.offset)
+    rows = found.rows
     unmasked = bool(rows) and _unmasked(session, principal, request, "venue_scans", len(rows))
-    return ScanPageOut(items=[ScanOut(**r) for r in scan_rows(rows, units, unmasked)], total=total)
+    return ScanPageOut(
+        items=[ScanOut(**r) for r in scan_rows(rows, found.units, unmasked)],
+        total=found.total,
+        total_is_lower_bound=found.more,
+    )
 
 
 def xlsx(data: bytes, name: str) -> Response:
@@ -370,9 +376,10 @@ def export_scans(
 ) -> Response:
     if not has_permission(principal, "export"):
         raise HTTPException(403, "permission 'export' required")
-    rows, _, units = service.query_scans(session, scope, filters, limit=EXPORT_LIMIT, offset=0)
+    found = service.query_scans(session, scope, filters, limit=EXPORT_LIMIT, offset=0)
+    rows = found.rows
     unmasked = has_permission(principal, "personal_data.view")
-    data = export(scan_rows(rows, units, unmasked), SCAN_EXPORT_COLUMNS)
+    data = export(scan_rows(rows, found.units, unmasked), SCAN_EXPORT_COLUMNS)
     audit(
         session,
         actor=principal,

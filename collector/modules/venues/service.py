@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import and_, delete, false, or_
+from sqlalchemy import String, and_, delete, false, or_, type_coerce, union_all
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
@@ -450,26 +450,25 @@ class ScanFilters(BaseModel):
     end: datetime | None = None
 
 
-def _scan_query(session: Session, scope: VenueScope, f: ScanFilters) -> Any:
-    query = select(VenueScan).where(
-        scope.code_filter(session, VenueScan.centre_id, VenueScan.venue_code)
-    )
+def scan_conditions(f: ScanFilters) -> list[Any]:
+    """The WHERE clauses over :class:`VenueScan` of the filters (the scope comes on top)."""
+    where: list[Any] = []
     if f.venue_code:
-        query = query.where(VenueScan.venue_code == f.venue_code)
+        where.append(VenueScan.venue_code == f.venue_code)
     if f.venue_name:
-        query = query.where(col(VenueScan.venue_name).like(f"%{f.venue_name}%"))
+        where.append(col(VenueScan.venue_name).like(f"%{f.venue_name}%"))
     if f.category:
-        query = query.where(VenueScan.category == f.category)
+        where.append(VenueScan.category == f.category)
     if f.street:
-        query = query.where(col(VenueScan.street).like(f"%{f.street}%"))
+        where.append(col(VenueScan.street).like(f"%{f.street}%"))
     if f.city:
-        query = query.where(col(VenueScan.city).like(f"%{f.city}%"))
+        where.append(col(VenueScan.city).like(f"%{f.city}%"))
     if f.venue_admin:
-        query = query.where(col(VenueScan.venue_admin).like(f"%{f.venue_admin}%"))
+        where.append(col(VenueScan.venue_admin).like(f"%{f.venue_admin}%"))
     if f.nucleic_result:
-        query = query.where(VenueScan.nucleic_result == f.nucleic_result)
+        where.append(VenueScan.nucleic_result == f.nucleic_result)
     if f.unit_id is not None:  # 监管单位 comes from the registry, as the page shows it
-        query = query.where(
+        where.append(
             sa_select(col(Venue.id))
             .where(
                 col(Venue.centre_id) == col(VenueScan.centre_id),
@@ -479,20 +478,20 @@ def _scan_query(session: Session, scope: VenueScope, f: ScanFilters) -> Any:
             .exists()
         )
     if f.collect_result:
-        query = query.where(VenueScan.collect_result == f.collect_result)
+        where.append(VenueScan.collect_result == f.collect_result)
     if f.health_code:
-        query = query.where(VenueScan.health_code == f.health_code)
+        where.append(VenueScan.health_code == f.health_code)
     if f.id_number or f.phone:
         hasher = ScanHasher()
         if f.id_number:
-            query = query.where(VenueScan.id_number_hash == hasher.id_number(f.id_number))
+            where.append(VenueScan.id_number_hash == hasher.id_number(f.id_number))
         if f.phone:
-            query = query.where(VenueScan.phone_hash == hasher.phone(f.phone))
+            where.append(VenueScan.phone_hash == hasher.phone(f.phone))
     if f.start:
-        query = query.where(col(VenueScan.collected_at) >= f.start)
+        where.append(col(VenueScan.collected_at) >= f.start)
     if f.end:
-        query = query.where(col(VenueScan.collected_at) < f.end)
-    return query
+        where.append(col(VenueScan.collected_at) < f.end)
+    return where
 
 
 PURGED = "(已清除)"
@@ -529,20 +528,115 @@ def unit_by_code(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[st
     return {(c, code): name for c, code, name in rows}
 
 
+COUNT_LIMIT = 10_000
+"""The scan lists count the matching records up to this many; beyond it they say so
+(“10,000+ 条”, ``total_is_lower_bound``) instead of counting millions on every view."""
+_MERGE_CENTRES = 200  # at most this many per-centre branches (SQLite allows 500)
+_FETCH = 500  # records read by id per statement
+
+
+@dataclass
+class ScanPage:
+    """One page of scan records, newest 采集时间 first.
+
+    ``total`` is exact when ``more`` is false; otherwise more than ``total`` records match
+    (the count stopped at :data:`COUNT_LIMIT`, or the page is further on than that)."""
+
+    rows: list[VenueScan]
+    total: int
+    units: dict[tuple[str, str], str]
+    more: bool = False
+    has_next: bool = False
+
+
 def query_scans(
     session: Session, scope: VenueScope, filters: ScanFilters, *, limit: int, offset: int
-) -> tuple[list[VenueScan], int, dict[tuple[str, str], str]]:
-    query = _scan_query(session, scope, filters)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = list(
-        session.exec(
-            query.order_by(col(VenueScan.collected_at).desc(), col(VenueScan.id).desc())
-            .limit(limit)
-            .offset(offset)
+) -> ScanPage:
+    """The records of 扫码进场信息查询 (and the list of 扫码进场信息管理, and the export).
+
+    First the keys (采集时间, id) of at most ``COUNT_LIMIT + 1`` matching records are read,
+    in whatever order the database finds them fastest. If that is all of them, the count is
+    exact and the page is cut from those keys, sorted here: a rare match on a field without an
+    index costs one pass over the scope, whatever the page. Otherwise the page's ids are read
+    in order along the ``(centre_id, collected_at)`` index, so a page far on skips index
+    entries only (SQLite: the entries end with the id, no sort; PostgreSQL: an incremental
+    sort of the ids within one second), one branch per centre merged in order when the scope
+    spans several centres; then the page's records by id."""
+    scope_clause = scope.code_filter(session, VenueScan.centre_id, VenueScan.venue_code)
+    where = scan_conditions(filters)
+    bound = COUNT_LIMIT
+    # 采集时间 as the driver gives it (SQLite: the stored text), compared as the database
+    # orders it, without parsing up to 10,001 datetimes on every view.
+    stored_time = type_coerce(col(VenueScan.collected_at), String)
+    keys: list[tuple[Any, int]] = [
+        (at, i)
+        for at, i in session.execute(
+            sa_select(stored_time, col(VenueScan.id)).where(scope_clause, *where).limit(bound + 1)
         ).all()
-    )
+    ]
+    if len(keys) <= bound:
+        keys.sort(reverse=True)  # newest first, the later id first on the same second
+        ids = [i for _, i in keys[offset : offset + limit + 1]]
+    else:
+        ids = _ordered_ids(session, scope, scope_clause, where, limit + 1, offset)
+    has_next, ids = len(ids) > limit, ids[:limit]
+    rows = _scans_by_id(session, ids)
+    if len(keys) <= bound:
+        total, more = len(keys), False
+    elif not rows:  # past the end: more than the bound, no more is known
+        total, more = bound, True
+    elif has_next:  # more than the rows up to here, and at least more than the bound
+        total, more = max(bound, offset + len(rows)), True
+    else:  # the last page: now the number is known
+        total, more = offset + len(rows), False
     units = unit_by_code(session, {(r.centre_id, r.venue_code) for r in rows})
-    return rows, int(total), units
+    return ScanPage(rows, total, units, more=more, has_next=has_next)
+
+
+def _ordered_ids(
+    session: Session,
+    scope: VenueScope,
+    scope_clause: Any,
+    where: list[Any],
+    limit: int,
+    offset: int,
+) -> list[int]:
+    """Ids of a page, newest 采集时间 first, read along the ``(centre_id, collected_at)``
+    index: an ``IN`` list of centres cannot be read in that order (the database would sort the
+    whole scope), so each centre is a branch of a ``UNION ALL``, limited to the rows up to the
+    end of the page, and the branches are merged in order (SQLite ``MERGE (UNION ALL)``,
+    PostgreSQL ``Merge Append``; a branch without its own limit would make PostgreSQL sort
+    the whole scope, as its index gives the time order but not the id order within a second)."""
+    newest: tuple[Any, ...] = (col(VenueScan.collected_at).desc(), col(VenueScan.id).desc())
+    centres = sorted(scope.centres)
+    if not scope.restricted and 1 < len(centres) <= _MERGE_CENTRES:
+        branches = []
+        for centre_id in centres:
+            branch = (
+                sa_select(col(VenueScan.id), col(VenueScan.collected_at))
+                .where(col(VenueScan.centre_id) == centre_id, *where)
+                .order_by(*newest)
+                .limit(offset + limit)
+                .subquery()
+            )
+            branches.append(sa_select(branch.c.id, branch.c.collected_at))
+        merged = union_all(*branches)
+        columns = merged.selected_columns
+        statement: Any = merged.order_by(columns.collected_at.desc(), columns.id.desc())
+    else:
+        statement = sa_select(col(VenueScan.id)).where(scope_clause, *where).order_by(*newest)
+    statement = statement.limit(limit).offset(offset)
+    return [row[0] for row in session.execute(statement).all()]
+
+
+def _scans_by_id(session: Session, ids: list[int]) -> list[VenueScan]:
+    """The records of ``ids``, in that order (one deleted meanwhile is left out)."""
+    found: dict[int, VenueScan] = {}
+    for i in range(0, len(ids), _FETCH):
+        chunk = ids[i : i + _FETCH]
+        for scan in session.exec(select(VenueScan).where(col(VenueScan.id).in_(chunk))).all():
+            found[scan.id or 0] = scan
+    return [found[i] for i in ids if i in found]
 
 
 def delete_scans(
