@@ -39,6 +39,19 @@ time as the others. The goal is a ratio of at least 0.5, i.e. staging + image + 
 two raw-copy passes. On a 2-core PC the full decode check alone costs more than that (its CPU
 seconds are in the staging line; ``nvr`` at 20 GB takes well over an hour).
 
+Tool floor: after the pipeline, on the same staged files, the benchmark runs xorriso alone on
+the same discs: each disc's tree laid out again exactly as the job laid it out (the job's own
+``discfiles.populate`` calls, recorded, replayed into another folder: hard links to the staged
+files and the same three meta files), bare ``xorriso.image_args`` builds with the job's image
+parallelism (one xorriso per core, at most 4), a ``sync``, then ``xorriso.verify`` of each image
+with the same ``--drives`` parallelism. The pipeline's images are removed first. Before each
+floor run the staged files are read once (untimed), as the pipeline's run starts right after
+the SHA-256 of the fetched files, so the page cache holds the video on both sides as far as it
+fits; the read GB columns show what missed it. The same builds are then timed with ``-md5 off``
+(nothing to verify without the MD5s): the difference is what the MD5 requirement costs in the
+image build. The report prints xorriso alone in raw-copy passes and what the pipeline (remux or
+links, SHA-256s, decode checks, tree layout, image SHA-256s) adds over it.
+
 Everything happens under ``--work`` (default: a temporary folder in /work) and is removed
 afterwards. Needs ffmpeg and xorriso. Peak disk use is about 3 x the video size.
 """
@@ -57,12 +70,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from unittest import mock
 
-from burn_station import ffmpeg, xorriso
+from burn_station import discfiles, ffmpeg, xorriso
 from burn_station.drives import BurnTask, DrivePool
 from burn_station.fetch import FetchedItem
 from burn_station.hashing import sha256_file
-from burn_station.jobstore import DiscPlan, JobState, JobStore
+from burn_station.jobstore import JobState, JobStore
 from burn_station.pipeline import Job
 from burn_station.printing import printer_for
 from burn_station.settings import BurnerSettings, DriveConfig, LabelSettings
@@ -199,27 +213,97 @@ def bench_job(clips: list[Path], root: Path, kind: str) -> tuple[Job, JobState]:
     return job, state
 
 
-def pipeline(clips: list[Path], root: Path, kind: str, drives: int) -> tuple[list[Step], int]:
+def verify_all(images: list[Path], drives: int) -> None:
+    """``xorriso.verify`` of every image, ``drives`` at once (each drive verifies the disc it
+    has just burned)."""
+
+    def verify(image: Path) -> None:
+        ok, detail = xorriso.verify(f"stdio:{image}", timeout_s=36000)
+        assert ok, detail
+
+    with ThreadPoolExecutor(drives) as pool:
+        list(pool.map(verify, images))
+
+
+def pipeline(
+    clips: list[Path], root: Path, kind: str, drives: int
+) -> tuple[list[Step], list[Step], int]:
     """The job's staging stage, then the verify of every disc image, as a station with
-    ``drives`` drives does it: each drive verifies the disc it has just burned."""
+    ``drives`` drives does it: each drive verifies the disc it has just burned. Then the tool
+    floor on the same discs (:func:`tool_floor`)."""
     job, state = bench_job(clips, root, kind)
     steps = []
     before, t = Usage.now(), time.monotonic()
-    job.staging()
+    with mock.patch.object(discfiles, "populate", wraps=discfiles.populate) as populate:
+        job.staging()
     os.sync()  # like the raw copy's fsync: the images are on the disk, not only in the cache
     steps.append(Step("staging stage", time.monotonic() - t, Usage.now() - before))
     steps += [Step(f"  {k}", v) for k, v in job.timings.items()]
     before, t = Usage.now(), time.monotonic()
-
-    def verify(disc: DiscPlan) -> None:
-        ok, detail = xorriso.verify(f"stdio:{job.folder / disc.image}", timeout_s=36000)
-        assert ok, detail
-
-    with ThreadPoolExecutor(drives) as pool:  # each drive verifies the disc it burned
-        list(pool.map(verify, state.discs))
+    verify_all([job.folder / disc.image for disc in state.discs], drives)
     steps.append(Step(f"verify ({drives} drives)", time.monotonic() - t, Usage.now() - before))
+    shutil.rmtree(job.folder / "images")
+    layouts = {call.args[0].name: call.args for call in populate.call_args_list}
+    trees = []
+    for disc in state.discs:  # each disc's tree again, as the job laid it out
+        _, stage_dir, sources, manifest = layouts[disc.volume_id]
+        tree = root / "floor" / "discs" / disc.volume_id
+        discfiles.populate(tree, stage_dir, sources, manifest)
+        trees.append((tree, disc.volume_id))
+    workers = job.settings.image_workers or min(os.cpu_count() or 1, 4)  # as build_images
+    staged = [job.folder / "stage" / f.path for f in state.staged or []]
+    floor = tool_floor(trees, staged, root / "floor" / "images", workers, drives)
     shutil.rmtree(job.folder)
-    return steps, len(state.discs)
+    shutil.rmtree(root / "floor")
+    return steps, floor, len(state.discs)
+
+
+def read_through(files: list[Path]) -> None:
+    """Read the files once (they come from the page cache where they still fit)."""
+    for path in files:
+        with path.open("rb") as f:
+            while f.readinto(BUFFER):
+                pass
+
+
+BUFFER = bytearray(8 * 1024 * 1024)
+
+
+def tool_floor(
+    trees: list[tuple[Path, str]], staged: list[Path], out: Path, workers: int, drives: int
+) -> list[Step]:
+    """xorriso alone on the job's disc trees: the images built ``workers`` at once and
+    synced, then verified ``drives`` at once; then the images built again with ``-md5 off``."""
+    out.mkdir(parents=True)
+
+    def build(tree: Path, volid: str, md5: str) -> Path:
+        image = out / f"{volid}.iso"
+        args = xorriso.image_args(tree, image, volid)
+        args[args.index("-md5") + 1] = md5
+        xorriso.run(args, timeout_s=7200)
+        return image
+
+    steps = []
+    for md5 in ("on", "off"):
+        read_through(staged)
+        before, t = Usage.now(), time.monotonic()
+        with ThreadPoolExecutor(workers) as pool:
+            images = list(pool.map(lambda tv: build(tv[0], tv[1], md5), trees))  # noqa: B023
+        os.sync()
+        at_once = min(workers, len(trees))
+        name = f"xorriso image ({at_once} at once)" if md5 == "on" else "xorriso image, -md5 off"
+        steps.append(Step(name, time.monotonic() - t, Usage.now() - before))
+        if md5 == "on":
+            before, t = Usage.now(), time.monotonic()
+            verify_all(images, drives)
+            steps.append(
+                Step(
+                    f"xorriso verify ({drives} drives)", time.monotonic() - t, Usage.now() - before
+                )
+            )
+        for image in images:
+            image.unlink()
+    return steps
 
 
 def parallel(work: Path, n_images: int, size: int, drives: int) -> float:
@@ -255,25 +339,51 @@ def parallel(work: Path, n_images: int, size: int, drives: int) -> float:
     return elapsed
 
 
+def _row(s: Step, one_pass: float) -> str:
+    line = f"  {s.name:<30} {s.wall:8.1f} {s.wall / one_pass:7.2f}"
+    if s.usage is not None:
+        u = s.usage
+        line += f" {u.cpu:7.1f} {u.read / GB:8.2f} {u.written / GB:8.2f}"
+    return line
+
+
 def report(
-    kind: str, size: int, n_clips: int, discs: int, copy_rate: float, steps: list[Step]
+    kind: str,
+    size: int,
+    n_clips: int,
+    discs: int,
+    copy_rate: float,
+    steps: list[Step],
+    floor: list[Step],
 ) -> None:
     one_pass = size / copy_rate  # seconds of one raw-copy pass over this video
     print(f"[{kind}] video: {size / GB:.2f} GB in {n_clips} files, {discs} DVD images")
     print(f"  raw disk copy (1 pass):   {copy_rate / 1e6:8.1f} MB/s  {one_pass:7.1f} s")
-    print(f"  {'step':<22} {'wall s':>8} {'passes':>7} {'CPU s':>7} {'read GB':>8} {'wrote GB':>8}")
+    print(f"  {'step':<30} {'wall s':>8} {'passes':>7} {'CPU s':>7} {'read GB':>8} {'wrote GB':>8}")
     for s in steps:
-        line = f"  {s.name:<22} {s.wall:8.1f} {s.wall / one_pass:7.2f}"
-        if s.usage is not None:
-            u = s.usage
-            line += f" {u.cpu:7.1f} {u.read / GB:8.2f} {u.written / GB:8.2f}"
-        print(line)
+        print(_row(s, one_pass))
     total = sum(s.wall for s in steps if s.usage is not None)
     written = sum(s.usage.written for s in steps if s.usage is not None)
     rate = size / total
     print(f"  staging+image+verify: {rate / 1e6:8.1f} MB/s = {rate / copy_rate:.2f} x raw copy")
     print(f"  = {total / one_pass:.2f} raw-copy passes of wall time (goal: at most 2); "
           f"wrote {written / size:.2f} x the video")  # fmt: skip
+    print("  tool floor, after the pipeline on the same files (xorriso alone, same disc trees):")
+    for s in floor:
+        print(_row(s, one_pass))
+    image, verify, image_off = floor
+    alone = image.wall + verify.wall
+    print(f"  xorriso alone (image + verify): {alone:.1f} s = {alone / one_pass:.2f} raw-copy "
+          f"passes; the pipeline adds {total - alone:.1f} s over it "
+          f"({(total - alone) / one_pass:.2f} passes)")  # fmt: skip
+    per_gb = size / GB
+    on_cpu = image.usage.cpu / per_gb if image.usage else 0.0
+    off_cpu = image_off.usage.cpu / per_gb if image_off.usage else 0.0
+    print(f"  xorriso -md5 off (image only, nothing to verify): {image_off.wall:.1f} s = "
+          f"{image_off.wall / one_pass:.2f} passes, {off_cpu:.1f} CPU s/GB; -md5 on: "
+          f"{image.wall:.1f} s = {image.wall / one_pass:.2f} passes, {on_cpu:.1f} CPU s/GB; "
+          f"the MD5s cost {image.wall - image_off.wall:.1f} s of image build "
+          f"(the verify, {verify.wall:.1f} s, needs them)")  # fmt: skip
 
 
 def main() -> None:
@@ -306,8 +416,8 @@ def main() -> None:
             size = sum(c.stat().st_size for c in clips)
             copy_rate = raw_copy_rate(clips, root / "copy")
             check_cpu = collector_check_cpu(clips[0]) if kind in CHECKED_AT_COLLECTOR else None
-            steps, discs = pipeline(clips, root / kind, kind, args.drives)
-            report(kind, size, len(clips), discs, copy_rate, steps)
+            steps, floor, discs = pipeline(clips, root / kind, kind, args.drives)
+            report(kind, size, len(clips), discs, copy_rate, steps, floor)
             if check_cpu is not None:
                 print(f"  (not in the figure) the collector's decode check after upload: "
                       f"{check_cpu:.1f} CPU s per GB, once per recording")  # fmt: skip
