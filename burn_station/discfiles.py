@@ -25,10 +25,7 @@ def populate(
     for disc_path, rel in sources.items():
         dest = disc_dir / disc_path
         dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(stage_dir / rel, dest)
-        except OSError:
-            shutil.copyfile(stage_dir / rel, dest)
+        link_or_copy(stage_dir / rel, dest)
     manifest_bytes = manifest.model_dump_json(indent=2).encode()
     index_bytes = render_index(manifest).encode()
     (disc_dir / "MANIFEST.json").write_bytes(manifest_bytes)
@@ -39,6 +36,20 @@ def populate(
     (disc_dir / "SHA256SUMS").write_text(
         "".join(f"{digest}  {path}\n" for digest, path in sums), encoding="utf-8"
     )
+
+
+def link_or_copy(src: Path, dest: Path) -> None:
+    """A hard link (no copy on the same file system), else a copy; a partial copy is removed."""
+    try:
+        os.link(src, dest)
+        return
+    except OSError:
+        pass
+    try:
+        shutil.copyfile(src, dest)
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
 
 
 def parse_sha256sums(text: str) -> dict[str, str]:

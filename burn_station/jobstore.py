@@ -44,6 +44,7 @@ class NvrUpload(BaseModel):
 
     nvr_key: str
     part: int
+    parts: int
     disc_path: str
     outbox: str  # the queued link, relative to the work directory; deleted once it ended
     upload_id: str

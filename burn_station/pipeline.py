@@ -17,7 +17,6 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from pydantic import BaseModel
@@ -41,6 +40,7 @@ from contract.payloads.burn import (
     NvrSource,
     RetryStage,
     RtspSource,
+    nvr_address,
     nvr_key,
 )
 
@@ -333,13 +333,15 @@ class Job:
         upload = self.upload
         if upload is None:
             return
-        queued = {(u.nvr_key, u.part) for u in self.state.nvr_uploads}
+        # a retry that cut the video differently queues the new parts (parts differs)
+        queued = {(u.nvr_key, u.part, u.parts) for u in self.state.nvr_uploads}
         count, errors = 0, []
         for source, warning, files in self.nvr_files():
             key = nvr_key(source)
             for part, staged in enumerate(files, start=1):
-                if (key, part) in queued:
+                if (key, part, len(files)) in queued:
                     continue
+                self._check()  # hashing each file for the uploader takes a while
                 try:
                     record = self._queue_nvr_file(
                         upload, source, key, (part, len(files)), warning, staged
@@ -355,7 +357,9 @@ class Job:
         if count:
             self.report(1.0, f"{count} NVR video file(s) queued for the file store", force=True)
         if errors:
-            self.report(1.0, "NVR video not queued for the file store: " + "; ".join(errors))
+            self.report(
+                1.0, "NVR video not queued for the file store: " + "; ".join(errors), force=True
+            )
 
     def _queue_nvr_file(
         self,
@@ -375,12 +379,12 @@ class Job:
             part=part,
             parts=parts,
             source_kind=source.kind,
-            nvr=_address(source),
+            nvr=nvr_address(source),
             camera=source.name,
             room=source.room,
             channel=source.channel,
-            window_start=source.start,
-            window_end=source.end,
+            window_start=source.start.astimezone(UTC),
+            window_end=source.end.astimezone(UTC),
             job_id=str(self.spec.job_id),
             warning=warning[:2000],
         )
@@ -389,11 +393,7 @@ class Job:
         outbox = self.store.outbox / str(self.spec.job_id) / f"{key}_{part:02d}" / name
         outbox.parent.mkdir(parents=True, exist_ok=True)
         outbox.unlink(missing_ok=True)  # left by a run that stopped before recording it
-        staged = self.folder / "stage" / f.path
-        try:
-            os.link(staged, outbox)
-        except OSError:
-            shutil.copyfile(staged, outbox)
+        discfiles.link_or_copy(self.folder / "stage" / f.path, outbox)
         try:
             upload_id = upload(outbox, values)
         except BaseException:
@@ -402,6 +402,7 @@ class Job:
         return NvrUpload(
             nvr_key=key,
             part=part,
+            parts=parts,
             disc_path=f.disc_path,
             outbox=outbox.relative_to(self.store.work_dir).as_posix(),
             upload_id=upload_id,
@@ -626,15 +627,6 @@ class Job:
             self.report((n + 1) / len(self.state.discs), f"label {disc.volume_id}")
         if errors:
             raise RuntimeError("printing failed: " + "; ".join(errors))
-
-
-def _address(source: NvrSource) -> str:
-    """The NVR's address as the source names it, without any user or password in it."""
-    url = source.base_url if isinstance(source, NvrIsapiSource) else source.url
-    parts = urlsplit(url)
-    if "@" in parts.netloc:
-        url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
-    return url[:500]
 
 
 def clean_after(stage: RetryStage, state: JobState, folder: Path) -> None:

@@ -78,7 +78,7 @@ class BurnerPlugin:
 
     def start(self) -> None:
         self._recover()
-        self.sweep_outbox(orphans=True)
+        self._sweep(orphans=True)
         self.pool.start()
         for drive in self.pool.drives.values():
             drive.detect()
@@ -127,23 +127,44 @@ class BurnerPlugin:
         """Queue an outbox file; the uploader deletes it once the collector holds it."""
         return self.ctx.upload(path, kind=NVR_VIDEO_KIND, meta=meta, delete_after=True)
 
+    def _sweep(self, *, orphans: bool = False) -> None:
+        try:
+            self.sweep_outbox(orphans=orphans)
+        except Exception as exc:  # housekeeping: never a job's failure, nor the plugin's start
+            self.ctx.logger.warning("outbox sweep failed: %s", exc)
+
     def sweep_outbox(self, *, orphans: bool = False) -> int:
         """Delete outbox files whose upload has ended without the uploader deleting them (it
-        failed for good, or the agent forgot it); with ``orphans`` (at start, no job running)
-        also files no job recorded (the station stopped between linking and queuing one).
-        Returns how many files were deleted."""
+        failed for good, or the agent forgot it). With ``orphans`` (at start, no job running)
+        also files no job recorded (the station stopped between linking and queuing one) and
+        the empty folders: while jobs run, a folder may be empty for a moment before its file
+        is linked. Returns how many files were deleted."""
         root = self.store.outbox
         if not root.is_dir():
             return 0
-        deleted = 0
+        kept, deleted = self._sweep_ended(root)
+        if orphans:
+            for path in sorted(root.rglob("*")):
+                if path.is_file() and path not in kept:
+                    path.unlink(missing_ok=True)
+                    deleted += 1
+            for path in sorted(root.rglob("*"), reverse=True):  # deepest first
+                if path.is_dir() and not any(path.iterdir()):
+                    path.rmdir()
+        return deleted
+
+    def _sweep_ended(self, root: Path) -> tuple[set[Path], int]:
+        """Delete the recorded outbox files whose upload is no longer pending; the pending
+        ones and how many were deleted."""
         kept: set[Path] = set()
+        deleted = 0
         for folder in sorted(p for p in root.iterdir() if p.is_dir()):
             try:
                 state = self.store.load(UUID(folder.name))
             except ValueError:
                 state = None
             for record in state.nvr_uploads if state is not None else []:
-                path = self.settings.work_dir / record.outbox
+                path = self.store.work_dir / record.outbox
                 if not path.exists():
                     continue
                 if self.ctx.upload_state(record.upload_id) == "pending":
@@ -151,15 +172,7 @@ class BurnerPlugin:
                 else:
                     path.unlink(missing_ok=True)
                     deleted += 1
-        if orphans:
-            for path in sorted(root.rglob("*")):
-                if path.is_file() and path not in kept:
-                    path.unlink(missing_ok=True)
-                    deleted += 1
-        for path in sorted(root.rglob("*"), reverse=True):  # empty folders, deepest first
-            if path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
-        return deleted
+        return kept, deleted
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -202,10 +215,7 @@ class BurnerPlugin:
             done.set()
             with self._lock:
                 self._jobs.pop(job_id, None)
-            try:
-                self.sweep_outbox()
-            except (OSError, RuntimeError) as exc:  # housekeeping: never a job's failure
-                self.ctx.logger.warning("outbox sweep failed: %s", exc)
+            self._sweep()
 
     def _burn(self, request: CommandRequest) -> BurnJobResult:
         spec = BurnJobSpec.model_validate(dict(request.args))

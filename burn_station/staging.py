@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel
 
 from burn_station import discnames, ffmpeg
+from burn_station.discfiles import link_or_copy
 from burn_station.fetch import FetchedItem
 from burn_station.hashing import sha256_file
 
@@ -219,13 +220,6 @@ class _EitherSet:
         return any(e.is_set() for e in self.events)
 
 
-def _link_or_copy(src: Path, dest: Path) -> None:
-    try:
-        os.link(src, dest)  # same file system: no copy
-    except OSError:
-        shutil.copyfile(src, dest)
-
-
 class Stager:
     """Stages the items of a job. Use :meth:`stage_all`, or, to overlap the decode checks with
     later work, :meth:`stage_files` + :meth:`wait_checks` + :meth:`close`: the files it returns
@@ -319,7 +313,7 @@ class Stager:
         dest = self.stage_dir / f"d{n:04d}" / PurePosixPath(item.name).name
         dest.parent.mkdir(parents=True, exist_ok=True)
         if not dest.exists():
-            _link_or_copy(src, dest)
+            link_or_copy(src, dest)
         return StagedFile(
             path=dest.relative_to(self.stage_dir).as_posix(),
             disc_path=self._unique(f"{DOCUMENT_DIR}/{item.name}"),
@@ -358,7 +352,7 @@ class Stager:
         # system allows once a segment suffix is added
         dest = folder / f"{LOCAL_STEM}.mp4"
         if keeps_as_is(src, info, item, self.segment_bytes):
-            _link_or_copy(src, dest)
+            link_or_copy(src, dest)
             if item.decode_checked and item.sha256:
                 return [self._checked_video(item, stem, dest)]
             return self._staged_videos(item, stem, [dest])

@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, date
 from typing import Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -196,17 +197,28 @@ NVR_VIDEO_KIND = "nvr_video"
 """Upload kind (``meta.kind``) of the checked NVR video a burn station keeps in the file store."""
 
 
+def nvr_address(source: NvrSource) -> str:
+    """The NVR's address as the source names it (``base_url`` or the RTSP URL template),
+    without any user or password in it."""
+    url = source.base_url if isinstance(source, NvrIsapiSource) else source.url
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    return url[:500]
+
+
 def nvr_key(source: NvrSource) -> str:
     """A stable key of an NVR source and its window: the same video asked for twice (by two
     jobs, or by the station and then the collector) has the same key. It names the NVR (kind,
     ``base_url`` or ``url`` template, channel, ISAPI stream, RTSP ``max_duration_s``) and the
     window in UTC to the second; not the credentials, the clock settings or the file name,
     which change how the video is asked for, not which video it is. 16 hex digits."""
+    address = nvr_address(source)
     if isinstance(source, NvrIsapiSource):
-        where = [source.kind, source.base_url.rstrip("/"), str(source.channel), str(source.stream)]
+        where = [source.kind, address.rstrip("/"), str(source.channel), str(source.stream)]
     else:
         cap = "" if source.max_duration_s is None else repr(float(source.max_duration_s))
-        where = [source.kind, source.url, str(source.channel), cap]
+        where = [source.kind, address, str(source.channel), cap]
     window = [t.astimezone(UTC).isoformat(timespec="seconds") for t in (source.start, source.end)]
     return hashlib.sha256("\n".join([*where, *window]).encode()).hexdigest()[:16]
 

@@ -221,3 +221,44 @@ def test_video_archived_incomplete_says_so_and_ended_uploads_leave_the_outbox(
     assert not any(p.exists() for p in paths) and not stray.exists()
     outbox = tmp_path / "work" / "outbox"
     assert not outbox.exists() or not any(outbox.iterdir())
+
+
+def test_the_key_names_the_video_not_the_password() -> None:
+    adapter: TypeAdapter[Any] = TypeAdapter(Source)
+    window = {"start": "2026-11-20T09:00:00+08:00", "end": "2026-11-20T09:30:00+08:00"}
+    plain = {"kind": "rtsp", "url": "rtsp://10.0.8.21:554/cam/playback?channel={channel}",
+             "channel": 2, **window}  # fmt: skip
+    with_password = {
+        **plain,
+        "url": "rtsp://admin:secret@10.0.8.21:554/cam/playback?channel={channel}",
+    }
+    in_utc = {**plain, "start": "2026-11-20T01:00:00Z", "end": "2026-11-20T01:30:00Z"}
+    later = {**plain, "end": "2026-11-20T09:31:00+08:00"}
+    key = nvr_key(adapter.validate_python(plain))
+    assert nvr_key(adapter.validate_python(with_password)) == key
+    assert nvr_key(adapter.validate_python(in_utc)) == key  # the same instants
+    assert nvr_key(adapter.validate_python(later)) != key
+
+
+class SweepFailingContext(UploadingContext):
+    def upload_state(self, upload_id: str) -> str | None:
+        raise RuntimeError("database is locked")  # as sqlite3.OperationalError would
+
+
+def test_a_failing_outbox_sweep_fails_neither_the_job_nor_the_start(
+    tmp_path: Path, media: dict[str, Path], file_server: FileServer, nvr: SimNvr
+) -> None:
+    drive = {"id": "d1", "device": f"stdio:{tmp_path / 'd1.iso'}"}
+    values = settings(tmp_path, [drive], collector_url=file_server.url,
+                      collector_token="t0ken", credentials=CREDENTIALS)  # fmt: skip
+    ctx = SweepFailingContext(values, tmp_path)
+    plugin = BurnerPlugin(ctx)
+    plugin.start()
+    try:
+        result = ctx.call("burn", spec([isapi(nvr)]))
+    finally:
+        plugin.stop()
+    assert result.stage == "done" and len(ctx.uploads) == 2
+    again = BurnerPlugin(ctx)  # the start-up sweep fails too: the plugin starts all the same
+    again.start()
+    again.stop()
