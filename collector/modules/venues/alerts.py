@@ -20,6 +20,7 @@ import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -206,60 +207,81 @@ def mark_name(centre_id: str) -> str:
     return f"{MARK_PREFIX}#{digest}"
 
 
+@dataclass(frozen=True)
+class Mark:
+    """A centre's mark as read: the last day considered, and the own row's raw values, which
+    a compare-and-set checks (``changed`` is stamped by every writer, so a reopening that
+    leaves the day where it was is seen too)."""
+
+    day: date | None
+    watermark: datetime | None = None
+    changed: datetime | None = None
+    own: bool = False
+
+
+def read_mark(session: Session, centre_id: str) -> Mark:
+    """The centre's mark (the old shared one until it has its own), read afresh."""
+    own = session.get(State, mark_name(centre_id), populate_existing=True)
+    if own is not None and own.watermark is not None:
+        return Mark(_as_day(own.watermark), own.watermark, own.last_run_at, own=True)
+    legacy = session.get(State, LEGACY_STATE, populate_existing=True)
+    day = _as_day(legacy.watermark) if legacy is not None and legacy.watermark else None
+    if own is None:
+        return Mark(day)
+    return Mark(day, None, own.last_run_at, own=True)
+
+
 def judged_through(session: Session, centre_id: str) -> date | None:
-    """The last day considered for the centre (the old shared mark until it has its own);
-    None when never evaluated."""
-    for name in (mark_name(centre_id), LEGACY_STATE):
-        state = session.get(State, name, populate_existing=True)  # moved by others meanwhile
-        if state is not None and state.watermark is not None:
-            return _as_day(state.watermark)
-    return None
+    """The last day considered for the centre; None when never evaluated."""
+    return read_mark(session, centre_id).day
 
 
 def _set_mark(session: Session, centre_id: str, day: date) -> None:
     state = session.get(State, mark_name(centre_id)) or State(name=mark_name(centre_id))
     state.watermark = day_start_utc(day)
-    state.last_run_at = utcnow()
+    state.last_run_at = utcnow()  # a new stamp: evaluations that read the old one stop
     session.add(state)
 
 
-def _advance_mark(session: Session, centre_id: str, expected: date | None, day: date) -> bool:
-    """Move the centre's mark from ``expected`` to ``day``, unless someone moved it meanwhile
-    (an import or deletion reopening days, or another evaluation): compare and set, so a
-    reopening that lands while days are being judged is never overwritten. Does not commit."""
+def _advance_mark(session: Session, centre_id: str, mark: Mark, day: date) -> Mark | None:
+    """Move the centre's mark to ``day`` unless anyone wrote it since ``mark`` was read (an
+    import, sync or deletion reopening days, or another evaluation): compare and set, so a
+    change that lands while days are being judged is never overwritten. The mark as written,
+    or None when it had changed. Does not commit."""
     table = table_of(State)
     name = mark_name(centre_id)
-    was = (
-        table.c.watermark.is_(None)
-        if expected is None
-        else table.c.watermark == day_start_utc(expected)
-    )
-    moved = session.execute(
-        update(table)
-        .where(table.c.name == name, was)
-        .values(watermark=day_start_utc(day), last_run_at=utcnow())
-    )
-    if moved.rowcount == 1:  # type: ignore[attr-defined]
-        return True
-    if session.get(State, name, populate_existing=True) is not None:
-        return False  # moved by someone else
+    now = utcnow()
+    new = Mark(day, day_start_utc(day), now, own=True)
+    if mark.own:
+        moved = session.execute(
+            update(table)
+            .where(
+                table.c.name == name,
+                table.c.watermark.is_not_distinct_from(mark.watermark),
+                table.c.last_run_at.is_not_distinct_from(mark.changed),
+            )
+            .values(watermark=new.watermark, last_run_at=now)
+        )
+        return new if moved.rowcount == 1 else None  # type: ignore[attr-defined]
     try:  # the centre's first own mark (its days came from none or the old shared one)
         with session.begin_nested():
-            session.add(State(name=name, watermark=day_start_utc(day), last_run_at=utcnow()))
-    except IntegrityError:  # another evaluation made it first
-        return False
-    return True
+            session.add(State(name=name, watermark=new.watermark, last_run_at=now))
+    except IntegrityError:  # someone made it first
+        return None
+    return new
 
 
 def reopen_days(session: Session, centre_id: str, days: Iterable[date]) -> None:
-    """Scans of ``days`` were added or deleted: judge them again at the next evaluation
-    (the mark moves back before the earliest). Does not commit: it belongs to the change.
+    """Scans of ``days`` were added or deleted: judge them again at the next evaluation (the
+    mark moves back before the earliest; days after it are new to the mark anyway, but the
+    mark is stamped all the same, so an evaluation under way, which may have found them
+    unknown, stops instead of moving past them). Does not commit: it belongs to the change.
     A centre never evaluated needs nothing: its first evaluation covers the look-back."""
     earliest = min(days, default=None)
     mark = judged_through(session, centre_id)
-    if earliest is None or mark is None or mark < earliest:
+    if earliest is None or mark is None:
         return
-    _set_mark(session, centre_id, earliest - timedelta(days=1))
+    _set_mark(session, centre_id, min(mark, earliest - timedelta(days=1)))
 
 
 # --- the job ------------------------------------------------------------------------------
@@ -295,28 +317,36 @@ def evaluate_pending(
     return dict(sorted(created.items()))
 
 
+RESTARTS = 3
+"""Times an evaluation starts again from a mark someone changed under it, before leaving the
+centre to the next run (two evaluations at once would otherwise take turns for ever)."""
+
+
 def _evaluate_centre(
     session: Session, centre_id: str, span: int, floor: date, last: date
 ) -> list[tuple[date, int]]:
-    mark = judged_through(session, centre_id)
-    first = floor if mark is None else max(mark + timedelta(days=1), floor)
-    if first > last:
-        return []
-    known = known_days(session, centre_id, first - timedelta(days=span - 1), last)
+    """Judge the centre's days after its mark, one at a time, each with the data committed
+    when it is judged. When anyone else wrote the mark meanwhile (see :func:`_advance_mark`),
+    start again from the mark as it now is: days reopened are judged again, never skipped."""
     judged: list[tuple[date, int]] = []
-    own = session.get(State, mark_name(centre_id), populate_existing=True)
-    expected = _as_day(own.watermark) if own is not None and own.watermark is not None else None
-    day = first
-    while day <= last:
-        if all(day - timedelta(days=k) in known for k in range(span)):
-            judged.append((day, evaluate_alerts(session, day, days=span, centre_id=centre_id)))
-        if not _advance_mark(session, centre_id, expected, day):
-            session.rollback()  # reopened meanwhile: its own evaluation judges those days
-            log.info("venues: alert mark of %s moved during evaluation; stopping", centre_id)
-            break
-        session.commit()
-        expected = day
-        day += timedelta(days=1)
+    for _ in range(RESTARTS + 1):
+        mark: Mark | None = read_mark(session, centre_id)
+        assert mark is not None
+        day = floor if mark.day is None else max(mark.day + timedelta(days=1), floor)
+        while day <= last:
+            window = known_days(session, centre_id, day - timedelta(days=span - 1), day)
+            if len(window) == span:
+                created = evaluate_alerts(session, day, days=span, centre_id=centre_id)
+                judged.append((day, created))
+            mark = _advance_mark(session, centre_id, mark, day)
+            if mark is None:
+                session.rollback()
+                log.info("venues: alert mark of %s changed during evaluation", centre_id)
+                break
+            session.commit()
+            day += timedelta(days=1)
+        else:
+            return judged
     return judged
 
 

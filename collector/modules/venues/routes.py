@@ -250,8 +250,10 @@ class ScanPageOut(BaseModel):
     items: list[ScanOut]
     total: int
     total_is_lower_bound: bool = False
-    """True when more than ``total`` records match: the count stops at
-    ``service.COUNT_LIMIT`` (10,000), or, further on, at the end of this page."""
+    """True when ``total`` is a lower bound (at least that many records match): the count
+    stops at ``service.COUNT_LIMIT`` (10,000). When another page follows, ``total`` is more
+    than ``offset`` plus this page's items, so a client paging while ``offset < total`` asks
+    for it and reaches the end, where ``total`` is exact (and this false)."""
 
 
 def scan_rows(
@@ -348,9 +350,12 @@ def list_scans(
     found = service.query_scans(session, scope, filters, limit=page.limit, offset=page.offset)
     rows = found.rows
     unmasked = bool(rows) and _unmasked(session, principal, request, "venue_scans", len(rows))
+    total = found.total  # the pager's number: at offset 9,950 of more, still 10,000
+    if found.has_next:  # one more than the records up to here, and at least the bound
+        total = max(total, page.offset + len(rows) + 1)
     return ScanPageOut(
         items=[ScanOut(**r) for r in scan_rows(rows, found.units, unmasked)],
-        total=found.total,
+        total=total,
         total_is_lower_bound=found.more,
     )
 

@@ -574,14 +574,15 @@ def query_scans(
             sa_select(stored_time, col(VenueScan.id)).where(scope_clause, *where).limit(bound + 1)
         ).all()
     ]
-    if len(keys) <= bound:
+    counted = len(keys) <= bound  # all the matches read: the count is exact
+    if counted:
         keys.sort(reverse=True)  # newest first, the later id first on the same second
         ids = [i for _, i in keys[offset : offset + limit + 1]]
     else:
         ids = _ordered_ids(session, scope, scope_clause, where, limit + 1, offset)
     has_next, ids = len(ids) > limit, ids[:limit]
     rows = _scans_by_id(session, ids)
-    if len(keys) <= bound:
+    if counted:
         total, more = len(keys), False
     elif not rows:  # past the end: more than the bound, no more is known
         total, more = bound, True

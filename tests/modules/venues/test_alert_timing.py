@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from collector.modules.venues import service
 from collector.modules.venues.alerts import judged_through
+from collector.modules.venues.importer import import_scans
 from collector.modules.venues.models import Venue, VenueAlert
 from collector.modules.venues.retention import china_today
 from tests.api.support import ApiTestRuntime
@@ -130,39 +131,97 @@ def test_a_deletion_reopens_its_days_and_a_deleted_day_is_unknown_again(
     assert len(alerts(runtime)) == 2
 
 
-def test_an_import_landing_during_an_evaluation_keeps_its_days_reopened(
-    client: TestClient, runtime: ApiTestRuntime, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The 03:00 job judges day by day; an import that commits in between moves the mark
-    back. The job must not then move it forward over the reopened days."""
+def _prepare_race(client: TestClient, runtime: ApiTestRuntime) -> None:
+    """Known days 20 to 1 before today for a venue with a minimum, judged through day 8."""
     from collector.modules.venues import alerts as rule
 
     venue(runtime, "LOW", low=5)
-    assert upload(client, scans("LOW", {day(n): 10 for n in range(20, 12, -1)}))["alerts"] == 0
+    upload(client, scans("LOW", {day(n): 10 for n in range(20, 0, -1)}))
     with Session(runtime.engine) as session:
-        judged = judged_through(session, "c1")
-    assert judged == day(1)
-    upload(client, scans("LOW", {day(n): 10 for n in range(12, 1, -1)}))  # more known days
-    with Session(runtime.engine) as session:  # as if the last days were not judged yet
         rule._set_mark(session, "c1", day(8))
         session.commit()
-    real = rule.evaluate_alerts
-    reopened: list[date] = []
 
-    def evaluate_while_an_import_commits(session: Session, as_of: date, **kw: object) -> int:
-        created = real(session, as_of, **kw)  # type: ignore[arg-type]
-        if not reopened:  # another connection reopens day 15 (a late import of that day)
-            with Session(runtime.engine) as other:
-                rule.reopen_days(other, "c1", [day(15)])
-                other.commit()
-            reopened.append(day(15))
+
+def _reopen_once(runtime: ApiTestRuntime, n: int, reopened: list[date]) -> None:
+    """What an import of day ``n`` commits on another connection: its days reopened."""
+    from collector.modules.venues import alerts as rule
+
+    if not reopened:
+        with Session(runtime.engine) as other:
+            rule.reopen_days(other, "c1", [day(n)])
+            other.commit()
+        reopened.append(day(n))
+
+
+@pytest.mark.parametrize("during", ["judging", "reading the known days"])
+def test_days_reopened_during_an_evaluation_are_judged_again(
+    client: TestClient, runtime: ApiTestRuntime, monkeypatch: pytest.MonkeyPatch, during: str
+) -> None:
+    """The 03:00 job judges day by day; an import that commits in between moves the mark
+    back. The job must not then move it forward over the reopened days: it starts again from
+    the mark as it now is."""
+    from collector.modules.venues import alerts as rule
+
+    _prepare_race(client, runtime)
+    reopened: list[date] = []
+    judged: list[date] = []
+    real_judge, real_known = rule.evaluate_alerts, rule.known_days
+
+    def judge(session: Session, as_of: date, **kw: object) -> int:
+        judged.append(as_of)
+        created = real_judge(session, as_of, **kw)  # type: ignore[arg-type]
+        if during == "judging":
+            _reopen_once(runtime, 14, reopened)
         return created
 
-    monkeypatch.setattr(rule, "evaluate_alerts", evaluate_while_an_import_commits)
+    def known(session: Session, centre_id: str, first: date, last: date) -> set[date]:
+        found = real_known(session, centre_id, first, last)
+        if during != "judging":
+            _reopen_once(runtime, 14, reopened)
+        return found
+
+    monkeypatch.setattr(rule, "evaluate_alerts", judge)
+    monkeypatch.setattr(rule, "known_days", known)
     nightly(runtime)
-    with Session(runtime.engine) as session:
-        assert judged_through(session, "c1") == day(16)  # the reopening was not overwritten
-    monkeypatch.setattr(rule, "evaluate_alerts", real)
-    nightly(runtime)  # the next evaluation judges from there
+    assert reopened == [day(14)]
+    start = judged.index(day(14))  # judged again after the reopening
+    assert judged[start:] == [day(n) for n in range(14, 0, -1)]
     with Session(runtime.engine) as session:
         assert judged_through(session, "c1") == day(1)
+
+
+def test_new_days_imported_during_an_evaluation_are_not_passed_over(
+    client: TestClient, runtime: ApiTestRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import of days after the mark does not move it, but stamps it: an evaluation that
+    had found those days unknown starts again and judges them."""
+    from collector.modules.venues import alerts as rule
+
+    venue(runtime, "LOW", low=5)
+    upload(client, scans("LOW", {day(n): 1 for n in range(20, 7, -1)}))  # days 7..1 unknown
+    assert judged_through_day(runtime) == day(1)
+    with Session(runtime.engine) as session:
+        rule._set_mark(session, "c1", day(8))
+        session.commit()
+    real_known = rule.known_days
+    imported: list[bool] = []
+
+    def known(session: Session, centre_id: str, first: date, last: date) -> set[date]:
+        found = real_known(session, centre_id, first, last)
+        if not imported:  # days 7..1 arrive right after this read; their import commits
+            imported.append(True)
+            rows = scans("LOW", {day(n): 1 for n in range(7, 0, -1)})
+            with Session(runtime.engine) as other:
+                import_scans(other, scan_csv(rows), centre_id="c1", actor="t")
+                rule.reopen_days(other, "c1", [day(n) for n in range(7, 0, -1)])
+                other.commit()
+        return found
+
+    monkeypatch.setattr(rule, "known_days", known)
+    nightly(runtime)
+    assert ("low", day(13), day(7), [1] * 7) in alerts(runtime)  # the new days were judged
+
+
+def judged_through_day(runtime: ApiTestRuntime) -> date | None:
+    with Session(runtime.engine) as session:
+        return judged_through(session, "c1")

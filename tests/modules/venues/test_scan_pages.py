@@ -26,15 +26,21 @@ from tests.modules.venues.support import scans_for
 DAY = date(2025, 3, 2)
 
 
+# 12 scans: 8 in c1 (VA, VB), 4 in c2 (VC), interleaved in time and not stored in time order;
+# on 09:05 five scans of both centres (c1: #0, #2, #8; c2: #1, #10), on 09:00 three (c1: #3,
+# #9; c2: #7), so merging the centres' branches must order a second by id across them.
+PLAN = [("c1", "VA", 5), ("c2", "VC", 5), ("c1", "VB", 5), ("c1", "VA", 0), ("c2", "VC", 9),
+        ("c1", "VB", 1), ("c1", "VA", 7), ("c2", "VC", 0), ("c1", "VB", 5), ("c1", "VA", 0),
+        ("c2", "VC", 5), ("c1", "VB", 8)]  # fmt: skip
+# The order of the lists, as PLAN's indexes: newest 采集时间 first, then the later id.
+NEWEST_FIRST = [4, 11, 6, 10, 8, 2, 1, 0, 5, 9, 7, 3]
+
+
 def store(engine: Engine) -> list[int]:
-    """12 scans: 8 in c1 (VA, VB; two pairs on the same second), 4 in c2, interleaved in
-    time and not stored in time order. The ids, newest 采集时间 first, later id first."""
+    """The scans of PLAN, stored in PLAN's order. Their ids in the order of NEWEST_FIRST."""
     at = datetime(2025, 3, 2, 9)
-    plan = [("c1", "VA", 5), ("c2", "VC", 3), ("c1", "VB", 5), ("c1", "VA", 0), ("c2", "VC", 9),
-            ("c1", "VB", 1), ("c1", "VA", 7), ("c2", "VC", 2), ("c1", "VB", 5), ("c1", "VA", 0),
-            ("c2", "VC", 4), ("c1", "VB", 8)]  # fmt: skip
     with Session(engine) as session:
-        for n, (centre_id, code, minute) in enumerate(plan):
+        for n, (centre_id, code, minute) in enumerate(PLAN):
             record = ScanRecord(
                 venue_code=code,
                 collected_at=at + timedelta(minutes=minute),
@@ -42,8 +48,9 @@ def store(engine: Engine) -> list[int]:
             )
             insert_records(session, [record], centre_id=centre_id, actor="t", source="import")
         session.commit()
-        scans = session.exec(select(VenueScan)).all()
-    return [s.id or 0 for s in sorted(scans, key=lambda s: (s.collected_at, s.id), reverse=True)]
+        stored = sorted(session.exec(select(col(VenueScan.id))).all())  # one id per record
+    assert len(stored) == len(PLAN)
+    return [stored[n] for n in NEWEST_FIRST]
 
 
 def walk(
@@ -76,7 +83,10 @@ def test_the_order_and_the_count_with_the_count_bounded_or_not(
     with Session(engine) as session:
         both = VenueScope(frozenset({"c1", "c2"}))
         ids, pagers = walk(session, both, limit=5)
-        assert ids == newest_first
+        assert ids == newest_first  # NEWEST_FIRST, written out
+        # the pages [#4 #11 #6 #10 #8] [#2 #1 #0 #5 #9] [#7 #3]: 09:05, the centres alternating
+        # by id, goes over the first page break, 09:00 over the second
+        assert [PLAN[n][0] for n in NEWEST_FIRST[3:8]] == ["c2", "c1", "c1", "c2", "c1"]
         if bound >= 12:  # counted: exact on every page
             assert pagers == [(12, False, True), (12, False, True), (12, False, False)]
         else:  # more than the bound, then more than the rows so far, exact on the last page
@@ -101,7 +111,10 @@ def test_the_order_and_the_count_with_the_count_bounded_or_not(
         of_unit = service.ScanFilters(unit_id=unit.id, start=datetime(2025, 3, 2, tzinfo=UTC))
         va = [i for i in newest_first if session.get(VenueScan, i).venue_code == "VA"]  # type: ignore[union-attr]
         assert walk(session, both, limit=3, f=of_unit)[0] == va
-        assert bound == service.COUNT_LIMIT
+        # more centres than merged (_MERGE_CENTRES): one statement over the scope, same order
+        monkeypatch.setattr(service, "_MERGE_CENTRES", 1)
+        assert walk(session, both, limit=5) == (ids, pagers)
+        assert walk(session, both, limit=4)[0] == newest_first
 
 
 @pytest.fixture
@@ -122,14 +135,44 @@ def test_the_api_says_when_the_total_is_a_lower_bound(
     exact = api(client, "limit=5")
     assert (exact["total"], exact["total_is_lower_bound"]) == (12, False)
     monkeypatch.setattr(service, "COUNT_LIMIT", 5)
-    first = api(client, "limit=5")
-    assert (first["total"], first["total_is_lower_bound"]) == (5, True)
+    first = api(client, "limit=5")  # more than the 5 on this page: the 6th is read
+    assert (first["total"], first["total_is_lower_bound"]) == (6, True)
     assert [s["id"] for s in first["items"]] == twelve[:5]  # type: ignore[attr-defined]
+    second = api(client, "limit=5&offset=5")
+    assert (second["total"], second["total_is_lower_bound"]) == (11, True)
+    assert [s["id"] for s in second["items"]] == twelve[5:10]  # type: ignore[attr-defined]
+    monkeypatch.setattr(service, "COUNT_LIMIT", 8)  # at least the bound
+    assert (api(client, "limit=5")["total"], api(client, "limit=2&offset=2")["total"]) == (8, 8)
+    assert api(client, "limit=5&offset=5")["total"] == 11
+    monkeypatch.setattr(service, "COUNT_LIMIT", 5)
     last = api(client, "limit=5&offset=10")
     assert (last["total"], last["total_is_lower_bound"]) == (12, False)
     assert [s["id"] for s in last["items"]] == twelve[10:]  # type: ignore[attr-defined]
     small = api(client, "venue_code=VC&limit=5")  # 4 match: under the bound, exact
     assert (small["total"], small["total_is_lower_bound"]) == (4, False)
+    beyond = api(client, "limit=5&offset=20")  # past the end: the bound, no more is known
+    assert (beyond["items"], beyond["total"], beyond["total_is_lower_bound"]) == ([], 5, True)
+
+
+@pytest.mark.parametrize("bound", [2, 5, 10, 11])
+@pytest.mark.parametrize("limit", [1, 3, 5])
+def test_an_old_client_paging_while_offset_is_below_total_gets_every_record_once(
+    client: TestClient, twelve: list[int], monkeypatch: pytest.MonkeyPatch, bound: int, limit: int
+) -> None:
+    """A client that ignores total_is_lower_bound: the count bounded (10 with 5 a page was
+    the review's case: at offset 5 the total was 10, so the client stopped at 10 records)."""
+    monkeypatch.setattr(service, "COUNT_LIMIT", bound)
+    seen: list[int] = []
+    offset, total = 0, 1
+    while offset < total:
+        page = api(client, f"limit={limit}&offset={offset}")
+        items: list[dict[str, int]] = page["items"]  # type: ignore[assignment]
+        assert items, offset  # never asked past the end
+        seen += [s["id"] for s in items]
+        total = page["total"]  # type: ignore[assignment]
+        offset += limit
+    assert seen == twelve
+    assert (page["total"], page["total_is_lower_bound"]) == (12, False)
 
 
 def test_the_pages_count_what_they_show(
@@ -162,10 +205,12 @@ def test_the_bound_is_shown_with_its_thousands(
     deep = client.get("/venue-scans?offset=600").text  # more than the rows up to here
     assert 'data-more="1">共 1,000+ 条' in deep and "offset=650" in deep
     last = client.get("/venue-scans?offset=1000").text  # the last page: counted
-    assert 'data-total="1001">共 1001' in last and "offset=950" in last
+    assert 'data-total="1001">共 1,001\n' in last and "offset=950" in last
     monkeypatch.setattr(service, "COUNT_LIMIT", 1001)
-    assert 'data-total="1001">共 1001' in client.get("/venue-scans").text
+    assert 'data-total="1001">共 1,001\n' in client.get("/venue-scans").text
+    assert api(client, "offset=950")["total"] == 1001  # the API: the same numbers, exact
     monkeypatch.setattr(service, "COUNT_LIMIT", 1000)
+    assert (api(client, "offset=950")["total"], api(client, "offset=900")["total"]) == (1001, 1000)
     assert "More than 1,000" in client.get("/venue-scans?lang=en").text  # English second
 
 
@@ -184,8 +229,8 @@ def test_a_units_user_sees_its_own_venues_with_the_count_bounded(
         va = set(session.exec(select(VenueScan.id).where(col(VenueScan.venue_code) == "VA")).all())
     form_login(anonymous, "unit_a", PASSWORD)
     monkeypatch.setattr(service, "COUNT_LIMIT", 2)
-    first = api(anonymous, "limit=3")
-    assert (first["total"], first["total_is_lower_bound"]) == (3, True)
+    first = api(anonymous, "limit=3")  # a 4th follows: more than the 3 of this page
+    assert (first["total"], first["total_is_lower_bound"]) == (4, True)
     rest = api(anonymous, "limit=3&offset=3")
     assert (rest["total"], rest["total_is_lower_bound"]) == (4, False)
     seen = [s["id"] for s in [*first["items"], *rest["items"]]]  # type: ignore[misc]
