@@ -227,8 +227,9 @@ class NvrClipMeta(BaseModel):
     """``meta`` of an NVR clip a burn station uploads (kind :data:`NVR_VIDEO_KIND`) once the
     job's staging has checked it: one file per staged segment, ``part`` of ``parts`` of the
     source's video (1-based, in time order). The collector lists these with the project's
-    recordings (``project_number``), keeps the oldest file per (``nvr_key``, ``part``), and a
-    later job takes the stored parts instead of asking the NVR again once every part is there.
+    recordings (``project_number``), chooses one upload set (``job_id``, ``parts``) per
+    ``nvr_key``, and a later job takes the stored parts instead of asking the NVR again once
+    every part of that set is there, uploaded by a burn station of the centre.
     Values are strings and numbers only (the uploader's metadata); the uploader adds ``kind``
     and ``upload_id``, which this model ignores."""
 

@@ -24,10 +24,11 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("station_chosen", sa.Boolean(), nullable=False, server_default=sa.false())
         )
-    # jobs created before this knew a station only when one was chosen
+    # every job not ended keeps its station as before: jobs created before this had one only
+    # when it was chosen or they were sent to it, and neither may move now
     op.execute(
         "UPDATE burn_jobs SET station_chosen = (station_id IS NOT NULL) "
-        "WHERE state = 'queued' AND command_id IS NULL"
+        "WHERE state NOT IN ('done', 'failed', 'cancelled')"
     )
 
 

@@ -90,9 +90,14 @@ LABELS: dict[str, tuple[str, str]] = {
         "正在转换为浏览器可播放的格式，完成后本页自动显示播放器",
         "Converting for the browser; the player appears here when ready",
     ),
+    "burn.transcode_queued": (
+        "排队等待转换（一次转换一个视频），完成后本页自动显示播放器",
+        "Waiting to convert for the browser (one video at a time); the player appears here when "
+        "ready",
+    ),
     "burn.transcode_failed": (
-        "视频转换失败（刷新页面可重试）",
-        "Conversion failed (reload to retry)",
+        "视频转换失败（10 分钟后刷新页面可重试）",
+        "Conversion failed (reload after 10 minutes to try again)",
     ),
     "burn.schedule": ("计划", "Schedule"),
     "burn.schedule_name": ("计划名称", "Name"),

@@ -425,11 +425,13 @@ def jobs_create(
 
 
 @router.get("/burn/projects/{burn_project_id}", dependencies=VIEW)
-def project_page(burn_project_id: int, page: Page, session: SessionDep) -> Response:
+def project_page(
+    burn_project_id: int, page: Page, session: SessionDep, runtime: RuntimeDep
+) -> Response:
     project = service.get_project(session, burn_project_id, page.visible)
     if project is None:
         raise HTTPException(404, "unknown project")
-    recordings = service.project_recordings(session, project)
+    recordings = service.project_recordings(session, project, runtime.settings.burn)
     jobs, _ = service.list_jobs(session, page.visible, q=project.number, limit=50)
     discs, _ = archive.search_discs(session, page.visible, q=project.number, limit=200)
     return page.render(

@@ -38,7 +38,7 @@ from collector.modules.burn.models import (
     JobOrigin,
     Medium,
 )
-from collector.modules.burn.playback import Player, iter_file
+from collector.modules.burn.playback import PLAYER_LOCK, Player, iter_file
 from collector.tabular import XLSX_MEDIA_TYPE
 
 router = APIRouter(prefix="/burn", tags=["burn"])
@@ -83,10 +83,10 @@ def _project(session: Session, project_id: int, visible: frozenset[str]) -> Arch
 
 @router.get("/projects/{burn_project_id}", dependencies=VIEW)
 def get_project(
-    burn_project_id: int, session: SessionDep, visible: VisibleCentres
+    burn_project_id: int, session: SessionDep, runtime: RuntimeDep, visible: VisibleCentres
 ) -> dict[str, Any]:
     row = _project(session, burn_project_id, visible)
-    recordings = service.project_recordings(session, row)
+    recordings = service.project_recordings(session, row, runtime.settings.burn)
     checks = recording_check.checks_for(session, recordings)
     return {
         **_dump(row),
@@ -653,17 +653,25 @@ def list_drives(session: SessionDep, visible: VisibleCentres) -> Paged:
 
 
 def player_of(request: Request, runtime: Any) -> Player:
-    player: Player | None = getattr(request.app.state, "burn_player", None)
-    if player is None:
-        settings = runtime.settings
-        cache = settings.burn.transcode_dir or str(Path(settings.files.root) / "burn-playback")
-        player = Player(
-            store=runtime.file_store,
-            cache_dir=Path(cache),
-            ffmpeg=settings.burn.ffmpeg,
-            ffprobe=settings.burn.ffprobe,
-        )
-        request.app.state.burn_player = player
+    """The app's player, made on first use (once: two first requests may come together);
+    the app's shutdown stops its transcodes."""
+    app = request.app
+    player: Player | None = getattr(app.state, "burn_player", None)
+    if player is not None:
+        return player
+    with PLAYER_LOCK:
+        player = getattr(app.state, "burn_player", None)
+        if player is None:
+            settings = runtime.settings
+            cache = settings.burn.transcode_dir or str(Path(settings.files.root) / "burn-playback")
+            player = Player(
+                store=runtime.file_store,
+                cache_dir=Path(cache),
+                ffmpeg=settings.burn.ffmpeg,
+                ffprobe=settings.burn.ffprobe,
+            )
+            app.router.add_event_handler("shutdown", player.stop)
+            app.state.burn_player = player
     return player
 
 
@@ -683,7 +691,8 @@ def media(
 ) -> Response:
     """A project video for the console's player: seekable (``Range``, 206), transcoded to
     H.264/AAC MP4 on first use when the browser cannot play the stored codec (in the
-    background: a transcode not done within a few seconds answers 503 with ``Retry-After``).
+    background: a transcode not done within a few seconds answers 503 with ``Retry-After``; a
+    failed one answers 502 for ten minutes, then is tried again).
     Only files of archive projects the user sees: ``burn.view`` is no licence to the whole
     file store."""
     row = service.project_file(session, file_id, visible)
@@ -701,9 +710,10 @@ def media(
             raise HTTPException(502, f"cannot prepare the video: {ready.error}")
         if ready.path is None:
             done = "" if ready.progress is None else f" ({ready.progress:.0%})"
+            doing = "waits to be converted" if ready.queued else f"is being converted{done}"
             raise HTTPException(
                 503,
-                f"the video is being converted for the browser{done}; try again shortly",
+                f"the video {doing} for the browser; try again shortly",
                 headers={"Retry-After": "10"},
             )
         path = ready.path

@@ -9,7 +9,7 @@ a session only).
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ from collector.modules.burn.models import (
     JobOrigin,
     JobState,
     Medium,
+    RecordingCheck,
 )
 from collector.modules.burn.playback import VIDEO_SUFFIXES
 from collector.modules.burn.recording_check import checks_for
@@ -45,6 +46,7 @@ from collector.publisher import Publisher
 from contract.ids import uuid7
 from contract.payloads.burn import (
     NVR_KINDS,
+    NVR_VIDEO_KIND,
     BurnJobRef,
     BurnJobSpec,
     NvrClipMeta,
@@ -218,12 +220,26 @@ def failing_repeatedly(session: Session, project_id: int, limit: int) -> bool:
     return len(states) == limit and all(state == JobState.FAILED for state in states)
 
 
-def project_recordings(session: Session, project: ArchiveProject) -> list[StoredFile]:
+def project_recordings(
+    session: Session, project: ArchiveProject, settings: BurnSettings | None = None
+) -> list[StoredFile]:
     """Complete files in the file store of the project's centre that belong to it: the
     evaluation-room recordings linked to one of its sessions (experts module), and files whose
     uploader tagged them with its number (``meta.project`` or ``meta.project_number``), among
-    them the NVR video burn stations upload. Oldest first; of NVR clips stored twice (the same
-    ``nvr_key`` and ``part``, e.g. fetched by two jobs) only the oldest."""
+    them the NVR video burn stations upload. Oldest first. Of the NVR clips (:func:`nvr_clip`)
+    only one upload set per ``nvr_key`` is listed (:func:`_choose_clips`): two jobs that
+    fetched the same window, or a retry that cut it into another number of parts, store it
+    more than once. With ``settings``, a set a burn station of the centre uploaded comes
+    before one any other device did; without, the uploader is not weighed (for callers that
+    only ask whether the project has recordings)."""
+    return _project_files(session, project, settings)[0]
+
+
+def _project_files(
+    session: Session, project: ArchiveProject, settings: BurnSettings | None
+) -> tuple[list[StoredFile], dict[str, RecordingCheck], set[str] | None]:
+    """:func:`project_recordings`, the decode checks of all the project's files, and the ids
+    of the centre's enabled burn stations (None without ``settings``)."""
     meta = col(StoredFile.meta)
     rows = list(
         session.exec(
@@ -242,22 +258,67 @@ def project_recordings(session: Session, project: ArchiveProject) -> list[Stored
             .order_by(col(StoredFile.created_at), col(StoredFile.id))
         )
     )
-    seen: set[tuple[str, int]] = set()
-    unique = []
+    checks = checks_for(session, rows)
+    station_ids = (
+        None
+        if settings is None
+        else {d.id for d in stations(session, settings, [project.centre_id])}
+    )
+    return _choose_clips(rows, checks, station_ids), checks, station_ids
+
+
+def _choose_clips(
+    rows: Sequence[StoredFile],
+    checks: Mapping[str, RecordingCheck],
+    station_ids: Collection[str] | None,
+) -> list[StoredFile]:
+    """``rows`` (oldest first) with one upload set of NVR clips per ``nvr_key``: the clips of
+    one job cut into the same number of parts by one device. Chosen first: a set a burn station
+    of the centre uploaded (``station_ids``; all devices alike when None), then a complete
+    set (every part 1…N) without a warning and without a part that failed its decode check,
+    then a complete set without failed parts, then the oldest set. Of a part stored twice in
+    a set, the oldest file that did not fail its check."""
+    sets: dict[str, dict[tuple[str, int, str], dict[int, StoredFile]]] = {}
     for row in rows:
         clip = nvr_clip(row)
-        if clip is not None:
-            if (clip.nvr_key, clip.part) in seen:
-                continue
-            seen.add((clip.nvr_key, clip.part))
-        unique.append(row)
-    return unique
+        if clip is None:
+            continue
+        parts = sets.setdefault(clip.nvr_key, {}).setdefault(
+            (clip.job_id, clip.parts, row.device_id or ""), {}
+        )
+        held = parts.get(clip.part)
+        if held is None or (_failed(held, checks) and not _failed(row, checks)):
+            parts[clip.part] = row
+
+    def rank(
+        item: tuple[int, tuple[tuple[str, int, str], dict[int, StoredFile]]],
+    ) -> tuple[bool, bool, bool, int]:
+        order, ((_, count, device), parts) = item
+        trusted = station_ids is None or device in station_ids
+        complete = sorted(parts) == list(range(1, count + 1))
+        sound = complete and not any(_failed(f, checks) for f in parts.values())
+        warned = any((c := nvr_clip(f)) is not None and c.warning for f in parts.values())
+        return (not trusted, not (sound and not warned), not sound, order)
+
+    chosen: set[str] = set()
+    for key_sets in sets.values():
+        _, (_, parts) = min(enumerate(key_sets.items()), key=rank)
+        chosen.update(f.id for f in parts.values())
+    return [row for row in rows if nvr_clip(row) is None or row.id in chosen]
+
+
+def _failed(row: StoredFile, checks: Mapping[str, RecordingCheck]) -> bool:
+    """Whether the collector's decode check of the file's current bytes failed."""
+    check = checks.get(row.id)
+    return check is not None and check.ok is False
 
 
 def nvr_clip(row: StoredFile) -> NvrClipMeta | None:
-    """What a stored file says of the NVR video it is (a burn station's upload, see
-    :class:`~contract.payloads.burn.NvrClipMeta`); None for any other file."""
-    if "nvr_key" not in row.meta:
+    """What a stored file says of the NVR video it is: a file uploaded as a burn station's
+    NVR video (``meta.kind`` :data:`~contract.payloads.burn.NVR_VIDEO_KIND`, meta
+    :class:`~contract.payloads.burn.NvrClipMeta`); None for any other file. Who uploaded it
+    is not checked here: see :func:`stored_nvr_keys`."""
+    if row.meta.get("kind") != NVR_VIDEO_KIND or "nvr_key" not in row.meta:
         return None
     try:
         return NvrClipMeta.model_validate(row.meta)
@@ -266,23 +327,33 @@ def nvr_clip(row: StoredFile) -> NvrClipMeta | None:
 
 
 def stored_nvr_keys(
-    recordings: Collection[StoredFile], *, allow_partial_video: bool = False
+    recordings: Collection[StoredFile],
+    *,
+    station_ids: Collection[str],
+    checks: Mapping[str, RecordingCheck],
+    allow_partial_video: bool = False,
 ) -> set[str]:
     """Keys of the NVR video the file store holds whole, among ``recordings`` (as
-    :func:`project_recordings` gives them): every part from 1 to ``parts``, each uploaded
-    complete. Video a station archived incomplete (``warning``) counts only for a job that
-    allows partial video: for any other the NVR is asked again, it may still have it all."""
-    clips: dict[str, list[NvrClipMeta]] = {}
+    :func:`project_recordings` gives them, one upload set per key): every part from 1 to
+    ``parts`` of one job, each uploaded complete by a burn station of the project's centre
+    (``station_ids``: another device's file never stands in for the NVR) and none failing
+    the collector's decode check (``checks``, :func:`~.recording_check.checks_for`; a part
+    not checked yet counts). Video a station archived incomplete (``warning``) counts only
+    for a job that allows partial video: for any other the NVR is asked again, it may still
+    have it all."""
+    clips: dict[str, list[tuple[StoredFile, NvrClipMeta]]] = {}
     for row in recordings:
         clip = nvr_clip(row)
         if clip is not None:
-            clips.setdefault(clip.nvr_key, []).append(clip)
+            clips.setdefault(clip.nvr_key, []).append((row, clip))
     return {
         key
-        for key, parts in clips.items()
-        if len({c.parts for c in parts}) == 1
-        and sorted(c.part for c in parts) == list(range(1, parts[0].parts + 1))
-        and (allow_partial_video or not any(c.warning for c in parts))
+        for key, held in clips.items()
+        if len({(c.job_id, c.parts) for _, c in held}) == 1
+        and sorted(c.part for _, c in held) == list(range(1, held[0][1].parts + 1))
+        and all(f.device_id in station_ids for f, _ in held)
+        and not any(_failed(f, checks) for f, _ in held)
+        and (allow_partial_video or not any(c.warning for _, c in held))
     }
 
 
@@ -343,13 +414,20 @@ def project_sources(
     A recording whose bytes passed their decode check here is marked so, and the station does
     not decode it again when it puts it on the disc as it is.
 
-    NVR video a station already stored whole (:func:`stored_nvr_keys`) comes from the file
-    store, as recordings: its NVR source is left out, and the NVR, which overwrites its disk
-    after some weeks, is not asked again. An NVR source that is still fetched leaves out the
-    parts of its video stored so far, so nothing is on the disc twice. A stored clip archived
-    incomplete carries its warning into the disc's manifest."""
-    recordings = project_recordings(session, project)
-    stored = stored_nvr_keys(recordings, allow_partial_video=allow_partial_video)
+    NVR video a station already stored whole (:func:`stored_nvr_keys`: every part, uploaded by
+    a burn station of the centre, none failing its decode check) comes from the file store, as
+    recordings: its NVR source is left out, and the NVR, which overwrites its disk after some
+    weeks, is not asked again. An NVR source that is still fetched leaves out the parts of its
+    video stored so far, so that video is not on the disc twice (clips stored under another
+    key, e.g. of a session whose times changed since, are other recordings and go on the disc
+    too). A stored clip archived incomplete carries its warning into the disc's manifest."""
+    recordings, checks, station_ids = _project_files(session, project, settings)
+    stored = stored_nvr_keys(
+        recordings,
+        station_ids=station_ids or (),
+        checks=checks,
+        allow_partial_video=allow_partial_video,
+    )
     asked: set[str] = set()
 
     def keep(source: dict[str, Any]) -> bool:
@@ -364,7 +442,6 @@ def project_sources(
     recordings = [
         f for f in recordings if (clip := nvr_clip(f)) is None or clip.nvr_key not in asked
     ]
-    checks = checks_for(session, recordings)
     sources: list[dict[str, Any]] = [
         {
             "kind": "file_store",
@@ -537,26 +614,26 @@ def station_load(session: Session) -> dict[str, int]:
     return {station: int(n) for station, n in rows if station is not None}
 
 
-def candidate_stations(session: Session, settings: BurnSettings, job: BurnJob) -> list[Device]:
+def candidate_stations(
+    session: Session, settings: BurnSettings, job: BurnJob, started: bool
+) -> list[Device]:
     """The job's own station (chosen by a person, or one that worked on it, which keeps what
-    it fetched and staged), else those of its centre."""
-    if job.station_id and (job.station_chosen or _started(session, job)):
+    it fetched and staged: ``started``, see :func:`_started`), else those of its centre."""
+    if job.station_id and (job.station_chosen or started):
         device = session.get(Device, job.station_id)
         ok = device is not None and device.enabled and device.centre_id == job.centre_id
         return [device] if ok and device is not None else []
     return stations(session, settings, [job.centre_id])
 
 
-def pick_station(session: Session, settings: BurnSettings, job: BurnJob) -> Device | None:
-    """The candidate with room for one more job (online first, then the least loaded). A job
-    whose picked station answered "busy" before starting it may go to any station of its
-    centre, that one last."""
+def pick_station(
+    session: Session, settings: BurnSettings, job: BurnJob, candidates: list[Device]
+) -> Device | None:
+    """The one of ``candidates`` (:func:`candidate_stations`) with room for one more job
+    (online first, then the least loaded). A job whose picked station answered "busy" before
+    starting it may go to any station of its centre, that one last."""
     load = station_load(session)
-    free = [
-        d
-        for d in candidate_stations(session, settings, job)
-        if load.get(d.id, 0) < settings.max_jobs_per_station
-    ]
+    free = [d for d in candidates if load.get(d.id, 0) < settings.max_jobs_per_station]
     return min(
         free,
         key=lambda d: (not d.online, d.id == job.station_id, load.get(d.id, 0), d.id),
@@ -593,15 +670,16 @@ def dispatch(
     re-run there from ``job.failed_stage`` (``retry``). A station gets at most
     ``max_jobs_per_station`` jobs at once, since it answers "busy" beyond its command slots;
     otherwise, as without any station, the job waits. Commits. None: the job waits."""
-    if not candidate_stations(session, settings, job):
+    resume = _started(session, job)  # once: it counts log lines
+    candidates = candidate_stations(session, settings, job, resume)
+    if not candidates:
         _wait(session, job, "本中心没有可用的刻录工作站，等待分配")
         return None
-    station = pick_station(session, settings, job)
+    station = pick_station(session, settings, job, candidates)
     if station is None:
         limit = settings.max_jobs_per_station
         _wait(session, job, f"排队等待：刻录工作站已满负荷（每站同时 {limit} 个任务）")
         return None
-    resume = _started(session, job)
     job.station_id = station.id
     session.add(job)
     session.flush()
@@ -659,7 +737,7 @@ def requeue_busy(session: Session) -> int:
         .where(BurnJob.state == JobState.QUEUED, Command.state == CommandState.BUSY)
     ).all()
     for job, command in rows:
-        job.command_id = None  # a picked (not chosen) station is tried last next time
+        job.command_id = None  # a picked station not yet started on is tried last next time
         job.message = "刻录工作站忙，重新排队"
         job.updated_at = utcnow()
         session.add(job)

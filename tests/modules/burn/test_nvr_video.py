@@ -24,10 +24,11 @@ from sqlmodel import Session, select
 from burn_station.plugin import BurnerPlugin
 from burn_station.sim_nvr import SimClip, SimNvr, make_test_video
 from collector.auth.service import create_api_token
+from collector.db_types import utcnow
 from collector.devices.models import Device
 from collector.files.models import StoredFile
 from collector.modules.burn import recording_check, service
-from collector.modules.burn.models import ArchiveProject
+from collector.modules.burn.models import ArchiveProject, RecordingCheck
 from collector.modules.burn.settings import RoomCamera
 from contract.payloads.burn import NVR_VIDEO_KIND, NvrClipMeta, NvrIsapiSource, nvr_key
 from edge_agent.settings import UploadsSection
@@ -173,17 +174,39 @@ def camera_key(channel: int) -> str:
 
 
 def stored_clip(
-    runtime: ApiTestRuntime, channel: int, part: int, parts: int, warning: str = ""
+    runtime: ApiTestRuntime,
+    channel: int,
+    part: int,
+    parts: int,
+    warning: str = "",
+    *,
+    job_id: str = "",
+    device: str = "burn1",
+    kind: str | None = NVR_VIDEO_KIND,
 ) -> StoredFile:
-    meta = NvrClipMeta(
+    """Part ``part`` of ``parts`` of camera ``channel``'s video, uploaded by ``device`` as the
+    station's uploader does (``kind`` None: an upload without it)."""
+    meta: dict[str, object] = NvrClipMeta(
         project_number=NUMBER, nvr_key=camera_key(channel), part=part, parts=parts,
         source_kind="nvr_isapi", nvr=CAMERA["base_url"], room="P1", channel=channel,
         window_start=START - timedelta(minutes=15), window_end=START + timedelta(hours=4),
-        warning=warning,
+        job_id=job_id, warning=warning,
     ).model_dump(mode="json", exclude_defaults=True)  # fmt: skip
-    data = f"channel {channel} part {part} of {parts}".encode() * 100
-    return store(runtime, f"P1_ch{channel}_part{part:02d}.mp4", data,
-                 {**meta, "kind": NVR_VIDEO_KIND}, device="burn1")  # fmt: skip
+    if kind is not None:
+        meta["kind"] = kind
+    data = f"channel {channel} part {part} of {parts} job {job_id} by {device}".encode() * 100
+    return store(runtime, f"P1_ch{channel}_part{part:02d}.mp4", data, meta, device=device)
+
+
+def fail_check(runtime: ApiTestRuntime, row: StoredFile) -> None:
+    """The collector's decode check of ``row`` failed."""
+    with Session(runtime.engine) as session:
+        check = RecordingCheck(
+            file_id=row.id, sha256=row.sha256, ok=False, detail="ffmpeg: Invalid data",
+            checked_at=utcnow(),
+        )  # fmt: skip
+        session.merge(check)
+        session.commit()
 
 
 def kinds(sources: list[dict[str, Any]]) -> list[tuple[str, Any]]:
@@ -257,7 +280,115 @@ def test_an_nvr_window_named_by_hand_is_not_fetched_again_once_stored(
         project_number=NUMBER, nvr_key=key, part=1, parts=1, source_kind="nvr_isapi",
         window_start=START, window_end=START + timedelta(hours=1),
     ).model_dump(mode="json", exclude_defaults=True)  # fmt: skip
-    clip = store(runtime, "P1_ch5.mp4", b"by hand" * 100, meta, device="burn1")
+    clip = store(runtime, "P1_ch5.mp4", b"by hand" * 100, {**meta, "kind": NVR_VIDEO_KIND},
+                 device="burn1")  # fmt: skip
     r = client.post("/api/v1/burn/jobs", json={"project_ids": [project.id]})
     assert r.status_code == 201, r.text
     assert kinds(r.json()[0]["spec"]["sources"]) == [("file_store", clip.id)]
+
+
+def sources_of(
+    runtime: ApiTestRuntime, project: ArchiveProject, allow_partial_video: bool = False
+) -> list[dict[str, Any]]:
+    with Session(runtime.engine) as session:
+        row = session.get(ArchiveProject, project.id)
+        assert row is not None
+        return service.project_sources(
+            session, runtime.settings.burn, row, allow_partial_video=allow_partial_video
+        )
+
+
+def listed(client: TestClient, project: ArchiveProject) -> list[str]:
+    """Ids of the project's recordings in the API's project record."""
+    return [r["id"] for r in client.get(f"/api/v1/burn/projects/{project.id}").json()["recordings"]]
+
+
+@pytest.fixture
+def camera3(runtime: ApiTestRuntime, evaluation: tuple[ArchiveProject, str]) -> ArchiveProject:
+    """The evaluation project, room P1's camera on channel 3, burn station ``burn1`` of the
+    project's centre, a disabled one ``burn2``, and ``burn9`` of another centre."""
+    with Session(runtime.engine) as session:
+        session.add(Device(id="burn1", centre_id="c2", kind="burner", online=True))
+        session.add(Device(id="burn2", centre_id="c2", kind="burner", enabled=False))
+        session.add(Device(id="burn9", centre_id="c1", kind="burner", online=True))
+        session.add(Device(id="t7", centre_id="c2", kind="room_terminal", online=True))
+        session.commit()
+    runtime.settings.burn.room_cameras = [RoomCamera(centre="c2", room="P1", source=CAMERA)]
+    return evaluation[0]
+
+
+def test_only_a_burn_station_of_the_centre_uploading_nvr_video_spares_the_nvr(
+    client: TestClient, runtime: ApiTestRuntime, camera3: ArchiveProject
+) -> None:
+    project = camera3
+    # tagged like a clip, but not uploaded as NVR video (no meta.kind): an ordinary recording
+    untagged = stored_clip(runtime, 3, 1, 1, kind=None)
+    assert kinds(sources_of(runtime, project)) == [("file_store", untagged.id), ("nvr_isapi", 3)]
+    # NVR video from a device that is no enabled burn station of the centre: listed, never
+    # standing in for the NVR, and, like stored parts of a fetched key, off the disc
+    others = []
+    for device in ("t7", "burn2", "burn9"):
+        others.append(stored_clip(runtime, 3, 1, 1, job_id=f"job-{device}", device=device))
+        assert service.nvr_clip(others[-1]) is not None
+        assert kinds(sources_of(runtime, project)) == [("file_store", untagged.id),
+                                                       ("nvr_isapi", 3)]  # fmt: skip
+        assert listed(client, project) == [untagged.id, others[0].id]
+    # the station's upload of the same video, newer than the others: it wins and is taken
+    mine = stored_clip(runtime, 3, 1, 1, job_id="job-burn1")
+    assert kinds(sources_of(runtime, project)) == [("file_store", untagged.id),
+                                                   ("file_store", mine.id)]  # fmt: skip
+    assert listed(client, project) == [untagged.id, mine.id]
+    page = client.get(f"/burn/projects/{project.id}").text
+    assert mine.id in page and page.count("NVR录像") == 1
+
+
+def test_a_later_whole_upload_wins_over_an_older_incomplete_one(
+    client: TestClient, runtime: ApiTestRuntime, camera3: ArchiveProject
+) -> None:
+    project = camera3
+    # job a stored part 1 of 3 and stopped; a retry of it cut the video into 2 and stored part 2
+    a1 = stored_clip(runtime, 3, 1, 3, job_id="a")
+    stored_clip(runtime, 3, 2, 2, job_id="a")
+    assert kinds(sources_of(runtime, project)) == [("nvr_isapi", 3)]
+    assert listed(client, project) == [a1.id]  # the oldest set, not a jumble of both
+    # job b stored it whole, archived incomplete: better than a, but a job that does not
+    # allow partial video asks the NVR again
+    b = [stored_clip(runtime, 3, n, 2, "missing 09:00:04–09:00:10", job_id="b") for n in (1, 2)]
+    assert listed(client, project) == [f.id for f in b]
+    assert kinds(sources_of(runtime, project)) == [("nvr_isapi", 3)]
+    assert kinds(sources_of(runtime, project, True)) == [("file_store", f.id) for f in b]
+    # job c stored it whole without a gap: listed, played and taken instead of all others
+    c = [stored_clip(runtime, 3, n, 2, job_id="c") for n in (1, 2)]
+    stored_clip(runtime, 3, 1, 1, job_id="d")  # whole too, but later than c
+    assert listed(client, project) == [f.id for f in c]
+    page = client.get(f"/burn/projects/{project.id}").text
+    assert all(f.id in page for f in c) and a1.id not in page and b[0].id not in page
+    assert page.count("NVR录像") == 2
+    for allow in (False, True):
+        assert kinds(sources_of(runtime, project, allow)) == [("file_store", f.id) for f in c]
+    r = client.post("/api/v1/burn/jobs", json={"project_ids": [project.id]})
+    assert r.status_code == 201, r.text
+    assert kinds(r.json()[0]["spec"]["sources"]) == [("file_store", f.id) for f in c]
+
+
+def test_a_clip_that_fails_its_decode_check_is_not_stored(
+    client: TestClient, runtime: ApiTestRuntime, camera3: ArchiveProject
+) -> None:
+    project = camera3
+    a = [stored_clip(runtime, 3, n, 2, job_id="a") for n in (1, 2)]
+    assert kinds(sources_of(runtime, project)) == [("file_store", f.id) for f in a]
+    fail_check(runtime, a[1])
+    # the NVR is asked again, and the damaged set stays off the disc
+    assert kinds(sources_of(runtime, project)) == [("nvr_isapi", 3)]
+    assert kinds(sources_of(runtime, project, True)) == [("nvr_isapi", 3)]
+    assert listed(client, project) == [f.id for f in a]  # still the best there is
+    # the next job's sound upload replaces it; a sound copy of a part in the same set would too
+    b = [stored_clip(runtime, 3, n, 2, job_id="b") for n in (1, 2)]
+    assert listed(client, project) == [f.id for f in b]
+    assert kinds(sources_of(runtime, project)) == [("file_store", f.id) for f in b]
+    fail_check(runtime, b[0])
+    assert kinds(sources_of(runtime, project)) == [("nvr_isapi", 3)]
+    again = stored_clip(runtime, 3, 1, 2, job_id="b")
+    assert listed(client, project) == [b[1].id, again.id]
+    assert kinds(sources_of(runtime, project)) == [("file_store", b[1].id),
+                                                   ("file_store", again.id)]  # fmt: skip

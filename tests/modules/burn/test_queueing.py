@@ -206,3 +206,44 @@ def test_a_busy_station_hands_a_picked_job_to_another_but_keeps_a_chosen_one(
     assert again is not None and again.device_id == "burn2"  # not back to the busy one
     chosen_command = command_of(chosen["id"])
     assert chosen_command is not None and chosen_command.device_id == "burn1"
+
+
+def test_a_busy_station_keeps_a_job_it_already_worked_on(
+    client: TestClient, runtime: ApiTestRuntime, projects: list[ArchiveProject]
+) -> None:
+    """A picked station that worked on a job keeps what it fetched and staged: a retry it
+    answers "busy" to waits for it rather than go to another station."""
+    from collector.devices.models import Device
+
+    runtime.settings.burn.max_jobs_per_station = 1
+    with Session(runtime.engine) as session:
+        session.add(Device(id="burn2", centre_id="c2", kind="burner", online=True))
+        session.commit()
+    job = client.post("/api/v1/burn/jobs", json={"project_ids": [projects[0].id]}).json()[0]
+
+    def command_of(job_id: str) -> Command | None:
+        with Session(runtime.engine) as session:
+            row = session.get(BurnJob, job_id)
+            assert row is not None
+            return session.get(Command, row.command_id) if row.command_id else None
+
+    first = command_of(job["id"])
+    assert first is not None and first.device_id == "burn1"  # picked, not chosen
+    bus = bus_for(runtime)
+    deliver(runtime, bus, "burn.job_state", state(job["id"], "fetching", 0.1), T0)
+    deliver(runtime, bus, "burn.job_state", state(job["id"], "failed", 0.1, error="NVR 无响应",
+            failed_stage="fetching"), T0 + timedelta(seconds=5))  # fmt: skip
+    assert client.post(f"/api/v1/burn/jobs/{job['id']}/retry", json={}).status_code == 200
+    retry = command_of(job["id"])
+    assert retry is not None and retry.device_id == "burn1" and retry.action.endswith(".retry")
+    with Session(runtime.engine) as session:  # burn1 answers "busy" to the retry
+        row = session.get(Command, retry.id)
+        assert row is not None
+        row.state, row.message = CommandState.BUSY, "1 running"
+        session.add(row)
+        session.commit()
+    send_waiting(runtime)  # type: ignore[arg-type]
+    again = command_of(job["id"])
+    assert again is not None and again.id != retry.id
+    assert again.device_id == "burn1" and again.action.endswith(".retry")  # burn2 was free too
+    assert again.args["from_stage"] == "fetching"
