@@ -23,6 +23,7 @@ from collector.commands.models import Command
 from collector.console.deps import (
     CheckedForm,
     Page,
+    PageContext,
     PageUser,
     display_zone,
     local_time,
@@ -811,6 +812,18 @@ def disc_location(
     return RedirectResponse(f"/burn/discs/{disc.id}", status_code=303)
 
 
+def _disc_command_refused(
+    page: PageContext, session: Session, disc_id: str, exc: service.BurnError
+) -> Response:
+    """A station command for a disc was refused: nothing of it is kept, the page says why."""
+    session.rollback()
+    return page.render(
+        "burn/error.html",
+        status_code=422,
+        **_common(page, error=str(exc), back=f"/burn/discs/{disc_id}"),
+    )
+
+
 @router.post("/burn/discs/{burn_disc_id}/print-label", dependencies=OPERATE)
 def disc_print_label(
     burn_disc_id: str, page: Page, form: CheckedForm, session: SessionDep, runtime: RuntimeDep
@@ -822,12 +835,7 @@ def disc_print_label(
     try:
         print_label(session, runtime, disc, station_id, actor=page.user, ip=client_ip(page.request))
     except service.BurnError as exc:
-        session.rollback()
-        return page.render(
-            "burn/error.html",
-            status_code=422,
-            **_common(page, error=str(exc), back=f"/burn/discs/{disc.id}"),
-        )
+        return _disc_command_refused(page, session, disc.id, exc)
     return RedirectResponse(f"/burn/discs/{disc.id}?label=sent", status_code=303)
 
 
@@ -845,10 +853,5 @@ def disc_reverify(
             session, runtime, disc, station_id, drive, actor=page.user, ip=client_ip(page.request)
         )
     except service.BurnError as exc:
-        session.rollback()
-        return page.render(
-            "burn/error.html",
-            status_code=422,
-            **_common(page, error=str(exc), back=f"/burn/discs/{disc.id}"),
-        )
+        return _disc_command_refused(page, session, disc.id, exc)
     return RedirectResponse(f"/burn/discs/{disc.id}", status_code=303)

@@ -37,7 +37,7 @@ RETRY_FAILED_AFTER_S = 600.0
 """A failed transcode is reported to everyone for this long, then the next request tries it
 again (the label ``burn.transcode_failed`` says "10 minutes")."""
 NICE = ["nice", "-n", "10"]
-"""A transcode yields the CPU to the API, as the recordings' decode check does."""
+"""ffmpeg of playback and of the decode checks yields the CPU to the API."""
 PLAYER_LOCK = threading.Lock()
 """Held while the app's :class:`Player` is made, so two first requests make only one."""
 

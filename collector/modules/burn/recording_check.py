@@ -29,7 +29,7 @@ from sqlmodel import Session, col, select
 from collector.db_types import utcnow
 from collector.files.models import StoredFile, UploadState
 from collector.modules.burn.models import RecordingCheck
-from collector.modules.burn.playback import VIDEO_SUFFIXES, local_path
+from collector.modules.burn.playback import NICE, VIDEO_SUFFIXES, local_path
 from collector.modules.experts import service as experts
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def decode(
 ) -> tuple[bool, str] | None:
     """Decode every stream of ``path``: (ok, detail), or None when stopped (no verdict)."""
     proc = subprocess.Popen(
-        ["nice", "-n", "10", ffmpeg, "-nostdin", "-v", "error", "-xerror",
+        [*NICE, ffmpeg, "-nostdin", "-v", "error", "-xerror",
          "-i", str(path), "-f", "null", "-"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

@@ -278,9 +278,10 @@ def _choose_clips(
     set (every part 1…N) without a warning and without a part that failed its decode check,
     then a complete set without failed parts, then the oldest set. Of a part stored twice in
     a set, the oldest file that did not fail its check."""
+    clips = {row.id: clip for row in rows if (clip := nvr_clip(row)) is not None}
     sets: dict[str, dict[tuple[str, int, str], dict[int, StoredFile]]] = {}
     for row in rows:
-        clip = nvr_clip(row)
+        clip = clips.get(row.id)
         if clip is None:
             continue
         parts = sets.setdefault(clip.nvr_key, {}).setdefault(
@@ -297,14 +298,14 @@ def _choose_clips(
         trusted = station_ids is None or device in station_ids
         complete = sorted(parts) == list(range(1, count + 1))
         sound = complete and not any(_failed(f, checks) for f in parts.values())
-        warned = any((c := nvr_clip(f)) is not None and c.warning for f in parts.values())
+        warned = any(clips[f.id].warning for f in parts.values())
         return (not trusted, not (sound and not warned), not sound, order)
 
     chosen: set[str] = set()
     for key_sets in sets.values():
         _, (_, parts) = min(enumerate(key_sets.items()), key=rank)
         chosen.update(f.id for f in parts.values())
-    return [row for row in rows if nvr_clip(row) is None or row.id in chosen]
+    return [row for row in rows if row.id not in clips or row.id in chosen]
 
 
 def _failed(row: StoredFile, checks: Mapping[str, RecordingCheck]) -> bool:

@@ -330,24 +330,35 @@ def _evaluate_centre(
     start again from the mark as it now is: days reopened are judged again, never skipped."""
     judged: list[tuple[date, int]] = []
     for _ in range(RESTARTS + 1):
-        mark: Mark | None = read_mark(session, centre_id)
-        assert mark is not None
-        day = floor if mark.day is None else max(mark.day + timedelta(days=1), floor)
-        while day <= last:
-            window = known_days(session, centre_id, day - timedelta(days=span - 1), day)
-            if len(window) == span:
-                created = evaluate_alerts(session, day, days=span, centre_id=centre_id)
-                judged.append((day, created))
-            mark = _advance_mark(session, centre_id, mark, day)
-            if mark is None:
-                session.rollback()
-                log.info("venues: alert mark of %s changed during evaluation", centre_id)
-                break
-            session.commit()
-            day += timedelta(days=1)
-        else:
-            return judged
+        if _judge_from_mark(session, centre_id, span, (floor, last), judged):
+            break
     return judged
+
+
+def _judge_from_mark(
+    session: Session,
+    centre_id: str,
+    span: int,
+    bounds: tuple[date, date],
+    judged: list[tuple[date, int]],
+) -> bool:
+    """One pass from the mark as it is now up to ``bounds[1]`` (not before ``bounds[0]``),
+    appending to ``judged``; False when the mark changed under it (the pass stopped)."""
+    floor, last = bounds
+    mark = read_mark(session, centre_id)
+    day = floor if mark.day is None else max(mark.day + timedelta(days=1), floor)
+    while day <= last:
+        window = known_days(session, centre_id, day - timedelta(days=span - 1), day)
+        if len(window) == span:
+            judged.append((day, evaluate_alerts(session, day, days=span, centre_id=centre_id)))
+        advanced = _advance_mark(session, centre_id, mark, day)
+        if advanced is None:
+            session.rollback()
+            log.info("venues: alert mark of %s changed during evaluation", centre_id)
+            return False
+        session.commit()
+        mark, day = advanced, day + timedelta(days=1)
+    return True
 
 
 def evaluate_after_change(
