@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from burn_station import discfiles, labels, layout, xorriso
 from burn_station.drives import AttemptResult, BurnTask, DrivePool
-from burn_station.fetch import FetchEnv, fetch_source
+from burn_station.fetch import FetchedItem, FetchEnv, fetch_source
 from burn_station.hashing import sha256_file
 from burn_station.jobstore import DiscPlan, JobState, JobStore, NvrUpload
 from burn_station.printing import LabelPrinter
@@ -262,7 +262,7 @@ class Job:
         every one passed, and a failed or interrupted stage keeps no plan, so nothing unchecked
         can be burned by a retry from a later stage."""
         capacity = self.plan_capacity()
-        items = [item for i in sorted(self.state.fetched) for item in self.state.fetched[i]]
+        items = [item for _, item in self.fetched_items()]
         segment = min(self.settings.segment_bytes, capacity - layout.reserve(4) - 2 * 1024**2)
         stager = Stager(
             self.folder / "fetch",
@@ -309,10 +309,14 @@ class Job:
 
     # -- NVR video for the collector's file store ------------------------------------------
 
+    def fetched_items(self) -> list[tuple[int, FetchedItem]]:
+        """Every fetched item with its source's index, in the order staging numbers them."""
+        return [(i, item) for i in sorted(self.state.fetched) for item in self.state.fetched[i]]
+
     def nvr_files(self) -> list[tuple[NvrSource, str, list[StagedFile]]]:
         """Each NVR source of the job with its fetch's warning (archived incomplete) and its
         staged files in time order (clips, then segments)."""
-        owners = [i for i in sorted(self.state.fetched) for _ in self.state.fetched[i]]
+        owners = [i for i, _ in self.fetched_items()]  # staged file's item → its source
         files: dict[int, list[StagedFile]] = {}
         for f in self.state.staged or []:
             if f.media == "video" and f.item is not None and f.item < len(owners):
@@ -473,7 +477,7 @@ class Job:
 
     def warnings(self) -> list[str]:
         """What the whole set lacks (every disc says so): sources archived incomplete."""
-        fetched = [item for i in sorted(self.state.fetched) for item in self.state.fetched[i]]
+        fetched = [item for _, item in self.fetched_items()]
         return [item.warning for item in fetched if item.warning]
 
     def _image_and_hash(self, disc: DiscPlan) -> str:
